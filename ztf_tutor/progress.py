@@ -22,6 +22,8 @@ from .workspace import Workspace, write_json_atomic
 log = logging.getLogger(__name__)
 
 NOT_STARTED, IN_PROGRESS, FAILING, PASSED = "not started", "in progress", "failing", "passed"
+# A gap between two activities (a save, a check) longer than this is a break, not work.
+IDLE_GAP_S = 5 * 60
 
 
 @dataclass
@@ -32,6 +34,9 @@ class LessonProgress:
     first_attempt_at: float | None = None
     passed_at: float | None = None
     hints_shown: int = 0
+    solution_revealed_at: float | None = None
+    active_seconds: float = 0.0
+    last_activity_at: float | None = None
 
 
 class Progress:
@@ -79,6 +84,25 @@ class Progress:
                 entry.failed_attempts += 1
             data[result.lesson] = asdict(entry)
             return entry
+
+    def update(self, lesson_id: str, change) -> LessonProgress:
+        """Apply `change(entry)` to a lesson's entry under the lock and save it."""
+        with self._locked() as data:
+            entry = LessonProgress(**data.get(lesson_id, {}))
+            change(entry)
+            data[lesson_id] = asdict(entry)
+            return entry
+
+    def touch(self, lesson_id: str, now: float | None = None) -> LessonProgress:
+        """Count the time since the last activity on the lesson as work, unless it was an idle gap."""
+        now = now or time.time()
+
+        def change(entry: LessonProgress) -> None:
+            if entry.last_activity_at is not None and 0 < now - entry.last_activity_at <= IDLE_GAP_S:
+                entry.active_seconds += now - entry.last_activity_at
+            entry.last_activity_at = now
+
+        return self.update(lesson_id, change)
 
     def next_hint(self, lesson: Lesson) -> tuple[int, str]:
         """Show one more step of the hint ladder; returns (step number from 1, text)."""

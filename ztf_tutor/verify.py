@@ -20,7 +20,7 @@ else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
 from .config import Settings
-from .curriculum import Lesson
+from .curriculum import Lesson, curriculum
 from .errors import ZtfError
 from .runner import run_check
 from .verdict import FAIL, PASS, CheckResult
@@ -35,6 +35,7 @@ class Variant:
     find: str
     replace: str
     catches: list[str]
+    message_contains: str | None = None
 
 
 @dataclass
@@ -82,13 +83,24 @@ def load_variants(lesson: Lesson) -> list[Variant]:
         missing = [key for key in ("name", "file", "find", "replace", "catches") if key not in item]
         if missing:
             raise ZtfError(f"{path}: variant #{index + 1} lacks {', '.join(missing)}.", hint="Every variant needs name, file, find, replace and catches.")
-        variants.append(Variant(item["name"], item.get("description", ""), item["file"], item["find"], item["replace"], list(item["catches"])))
+        variants.append(Variant(
+            item["name"], item.get("description", ""), item["file"], item["find"], item["replace"],
+            list(item["catches"]), item.get("message_contains"),
+        ))
     return variants
 
 
 def copy_reference(lesson: Lesson, workspace: Path) -> None:
     for relative in lesson.files:
         shutil.copyfile(lesson.reference_dir / relative, workspace / relative)
+
+
+def copy_earlier_references(lesson: Lesson, workspace: Path) -> None:
+    """Solve every lesson before this one, as a learner who reached it has; later checks may import them."""
+    for earlier in curriculum().lessons:
+        if earlier.id == lesson.id:
+            break
+        copy_reference(earlier, workspace)
 
 
 def apply_variant(lesson: Lesson, variant: Variant, workspace: Path) -> str | None:
@@ -104,6 +116,7 @@ def apply_variant(lesson: Lesson, variant: Variant, workspace: Path) -> str | No
 def _run_in_fresh_workspace(lesson: Lesson, settings: Settings, prepare) -> tuple[CheckResult | None, str | None]:
     with tempfile.TemporaryDirectory(prefix="ztf-verify-") as folder:
         workspace, _ = init_workspace(Path(folder) / "ws", remember=False)
+        copy_earlier_references(lesson, workspace.root)
         if prepare == "reference":
             copy_reference(lesson, workspace.root)
         elif isinstance(prepare, Variant):
@@ -156,4 +169,12 @@ def _judge_variant(lesson: Lesson, variant: Variant, result: CheckResult | None,
     silent = [c.name for c in result.criteria if c.name in variant.catches and not c.message]
     if silent:
         return VariantOutcome(variant.name, result.status, False, f"variant {variant.name} fails {silent} without a message.", failing)
+    if variant.message_contains:
+        messages = [c.message for c in result.criteria if c.name in variant.catches]
+        if not any(variant.message_contains.lower() in message.lower() for message in messages):
+            return VariantOutcome(
+                variant.name, result.status, False,
+                f"variant {variant.name}: no message of {variant.catches} mentions {variant.message_contains!r}; "
+                f"the messages were {messages}.", failing,
+            )
     return VariantOutcome(variant.name, result.status, True, "", failing)

@@ -10,7 +10,7 @@ from rich.table import Table
 from ..config import load_settings
 from ..curriculum import curriculum
 from ..errors import ZtfError
-from ..progress import Progress
+from ..attempts import record_attempt
 from ..runner import run_check
 from ..verdict import PASS, CheckResult
 from ._common import STATUS_MARK, STATUS_STYLE, add_workspace_option, print_json, stderr, stdout, workspace_from
@@ -43,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
     if not args.json:
         stderr.print(f"[dim]Checking {lesson.id} {lesson.title} ({args.tier} tier)…[/]")
     result = run_check(workspace.root, lesson, args.tier, settings=settings, timeout_s=args.timeout)
-    Progress(workspace).record(result)
+    record_attempt(workspace, lesson, result, trigger="manual")
     if args.json:
         print_json(result.to_json(include_output=args.output))
     else:

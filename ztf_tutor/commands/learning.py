@@ -7,6 +7,7 @@ import argparse
 from rich.table import Table
 
 from ..curriculum import curriculum
+from ..attempts import show_next_hint
 from ..progress import PASSED, Progress
 from ._common import add_workspace_option, print_json, stdout, workspace_from
 
@@ -88,7 +89,7 @@ def run_status(args: argparse.Namespace) -> int:
 def run_hint(args: argparse.Namespace) -> int:
     workspace = workspace_from(args)
     lesson = curriculum().lesson(args.lesson)
-    step, text = Progress(workspace).next_hint(lesson)
+    step, text = show_next_hint(workspace, lesson)
     stdout.print(f"[bold]Hint {step}/{len(lesson.hints)} for {lesson.id} {lesson.title}[/]\n{text}")
     if step == len(lesson.hints):
         stdout.print("[dim]That was the last hint. The reference solution unlocks after a genuine attempt.[/]")

@@ -1,0 +1,7 @@
+"""`python -m ztf_tutor` runs the `ztf` command."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

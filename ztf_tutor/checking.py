@@ -104,6 +104,11 @@ def criterion(name: str, *, tiers: tuple[str, ...] = ("fast", "full")) -> Callab
     return mark
 
 
+def criterion_name(function: CriterionFunction) -> str:
+    """The sentence a criterion function was registered with."""
+    return str(function.__ztf_criterion__)  # type: ignore[attr-defined]
+
+
 def criteria_of(module: ModuleType, tier: str) -> list[CriterionFunction]:
     """The criteria a check module defines for a tier, in source order."""
     found = [value for value in vars(module).values() if callable(value) and hasattr(value, "__ztf_criterion__")]
@@ -162,7 +167,7 @@ def seed_everything(seed: int = SEED) -> None:
 
 def learner_location(tb: TracebackType | None, workspace: Path) -> tuple[str | None, str | None]:
     """The innermost traceback frame in the learner's workspace, as ("path:line", "function")."""
-    found = (None, None)
+    found: tuple[str | None, str | None] = (None, None)
     root = str(workspace.resolve())
     for frame, line in traceback.walk_tb(tb):
         filename = os.path.abspath(frame.f_code.co_filename)
@@ -210,7 +215,7 @@ def describe_exception(error: BaseException, workspace: Path) -> tuple[str, str,
 
 def run_criterion(function: CriterionFunction, context: CheckContext) -> CriterionResult:
     """Run one criterion with fresh seeds and turn any outcome into a CriterionResult."""
-    name = function.__ztf_criterion__  # type: ignore[attr-defined]
+    name = criterion_name(function)
     seed_everything()
     started = time.perf_counter()
     try:
@@ -244,5 +249,5 @@ def load_check_module(check_file: Path) -> ModuleType:
 def run_check_module(module: ModuleType, context: CheckContext) -> Iterator[tuple[str, CriterionResult | None]]:
     """Yield ("start", None) before and ("done", result) after each criterion of the tier."""
     for function in criteria_of(module, context.tier):
-        yield function.__ztf_criterion__, None  # type: ignore[attr-defined]
-        yield function.__ztf_criterion__, run_criterion(function, context)  # type: ignore[attr-defined]
+        yield criterion_name(function), None
+        yield criterion_name(function), run_criterion(function, context)

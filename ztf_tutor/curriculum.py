@@ -126,7 +126,7 @@ def criteria_in_check(check_file: Path) -> list[str]:
                 and decorator.args
                 and isinstance(decorator.args[0], ast.Constant)
             ):
-                names.append(decorator.args[0].value)
+                names.append(str(decorator.args[0].value))
     return names
 
 

@@ -35,7 +35,7 @@ class Measured:
 
 
 class CriterionFailed(Exception):
-    """The learner's code ran but gave a wrong answer."""
+    """The learner's code ran but returned a wrong result."""
 
     def __init__(self, message: str, measured: str | None = None, threshold: str | None = None) -> None:
         super().__init__(message)
@@ -110,14 +110,14 @@ def criterion_name(function: CriterionFunction) -> str:
 
 
 def criteria_of(module: ModuleType, tier: str) -> list[CriterionFunction]:
-    """The criteria a check module defines for a tier, in source order."""
+    """List the criteria a check module defines for a tier, in source order."""
     found = [value for value in vars(module).values() if callable(value) and hasattr(value, "__ztf_criterion__")]
     found.sort(key=lambda function: function.__code__.co_firstlineno)
     return [function for function in found if tier in function.__ztf_tiers__]
 
 
 class CheckContext:
-    """What a criterion can use: the learner's modules, a scratch folder, progress reports."""
+    """Services for a criterion: the learner's modules, a scratch folder and progress reports."""
 
     def __init__(
         self,
@@ -166,7 +166,7 @@ def seed_everything(seed: int = SEED) -> None:
 
 
 def learner_location(tb: TracebackType | None, workspace: Path) -> tuple[str | None, str | None]:
-    """The innermost traceback frame in the learner's workspace, as ("path:line", "function")."""
+    """Find the innermost traceback frame in the learner's workspace, as ("path:line", "function")."""
     found: tuple[str | None, str | None] = (None, None)
     root = str(workspace.resolve())
     for frame, line in traceback.walk_tb(tb):
@@ -199,7 +199,11 @@ def describe_exception(error: BaseException, workspace: Path) -> tuple[str, str,
         return ERROR, f"importing {error.module} failed: {message}", where
 
     where, function = learner_location(error.__traceback__, workspace)
-    at = f" at {where}" + (f" in {function}()" if function and function != "<module>" else "") if where else ""
+    at = ""
+    if where:
+        at = f" at {where}"
+        if function and function != "<module>":
+            at += f" in {function}()"
     if isinstance(error, NotImplementedError):
         detail = str(error) or "a function is not implemented yet"
         return FAIL, f"{detail}{at}.", where

@@ -25,7 +25,7 @@ def _check_module(check_file: Path) -> ModuleType:
 
 
 def criterion_params(tier: str = "fast") -> list:
-    """One pytest.param per criterion, with ids like "1.2-3" and marks naming the lesson."""
+    """Build one pytest.param per criterion, with ids like "1.2-3" (lesson, then position)."""
     params = []
     for lesson in curriculum().lessons:
         if tier not in lesson.tiers:

@@ -471,3 +471,30 @@ class LessonChecker:
 
     def _digests(self, lesson: Lesson) -> dict[str, str | None]:
         return {relative: content_digest(self.workspace.root / relative) for relative in lesson.files}
+
+
+class WatchSession:
+    """A watcher and a checker wired together: every save runs its lesson's check on a thread."""
+
+    def __init__(self, workspace: Workspace, checker: LessonChecker, **watcher_options: Any) -> None:
+        self.checker = checker
+        self.watcher = SaveWatcher(workspace.root, self._on_save, **watcher_options)
+        self._threads: list[threading.Thread] = []
+
+    def start(self) -> WatchSession:
+        self.watcher.start()
+        return self
+
+    def stop(self, reason: str = "stopped watching") -> None:
+        """Stop watching, cancel running checks and wait for their threads."""
+        self.watcher.stop()
+        self.checker.cancel_all(reason)
+        for thread in self._threads:
+            thread.join(timeout=5)
+
+    def _on_save(self, save: SavedFile) -> None:
+        self.checker.saved(save)
+        # One thread per run, so that a newer save can cancel a run that is still going.
+        thread = threading.Thread(target=self.checker.check, args=(save.lesson, "save"), daemon=True, name="ztf-check")
+        self._threads = [item for item in self._threads if item.is_alive()] + [thread]
+        thread.start()

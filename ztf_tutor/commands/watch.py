@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 import threading
 
@@ -11,7 +12,7 @@ from rich.markup import escape
 
 from ..config import load_settings
 from ..curriculum import curriculum
-from ..watcher import LessonChecker, SavedFile, SaveWatcher, Verdict
+from ..watcher import LessonChecker, Verdict, WatchSession
 from ._common import STATUS_MARK, STATUS_STYLE, add_workspace_option, stderr, stdout, workspace_from
 
 
@@ -34,25 +35,24 @@ def run(args: argparse.Namespace) -> int:
     only = lessons.lesson(args.lesson).id if args.lesson else None
     printer = _print_json if args.json else _print_line
     checker = LessonChecker(workspace, settings=load_settings(), on_verdict=printer)
-
-    def on_save(save: SavedFile) -> None:
-        checker.saved(save)
-        # One thread per run, so a save during a run can cancel it at once.
-        threading.Thread(target=checker.check, args=(save.lesson, "save"), daemon=True, name="ztf-check").start()
-
-    watcher = SaveWatcher(workspace.root, on_save, on_notice=lambda text: stderr.print(f"[yellow]{escape(text)}[/]"),
-                          lessons=lessons, only_lesson=only)
-    watcher.start()
+    session = WatchSession(workspace, checker, on_notice=lambda text: stderr.print(f"[yellow]{escape(text)}[/]"),
+                           lessons=lessons, only_lesson=only)
+    session.start()
     scope = f"lesson {only}" if only else "every lesson"
     stderr.print(f"[dim]Watching {workspace.root} for saves to {scope}. Press Ctrl+C to stop.[/]")
+    # SIGTERM stops the watch like Ctrl+C, so that no check process outlives it.
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         threading.Event().wait()
     except KeyboardInterrupt:
         pass
     finally:
-        watcher.stop()
-        checker.cancel_all("ztf watch stopped")
+        session.stop("ztf watch stopped")
     return 0
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def _print_line(verdict: Verdict) -> None:

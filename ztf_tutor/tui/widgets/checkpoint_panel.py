@@ -8,7 +8,6 @@ from typing import Any
 from rich.markup import escape
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.css.query import NoMatches
 from textual.reactive import reactive
 from textual.widgets import ProgressBar, Static
 
@@ -48,6 +47,7 @@ class CheckpointPanel(Vertical):
         self.names: list[str] = []
         self.result: CheckResult | None = None
         self.running_since: float | None = None
+        self.rows: dict[str, CriterionRow] = {}
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="check-status-line"):
@@ -70,8 +70,10 @@ class CheckpointPanel(Vertical):
         self.running_since = None
         container = self.query_one("#criteria", VerticalScroll)
         container.remove_children()
-        container.mount_all([CriterionRow(id=f"criterion-{index}", classes="criterion") for index in range(len(self.names))])
-        self.call_after_refresh(self._render_rows)
+        # Rows are found through this list, not by id, because the removal above completes asynchronously.
+        self.rows = {name: CriterionRow(classes="criterion") for name in self.names}
+        container.mount_all(list(self.rows.values()))
+        self._render_rows()
         if last_status is None:
             self._set_status("Not checked yet. Save a file of this lesson, or press r.", "-pending")
         else:
@@ -138,14 +140,10 @@ class CheckpointPanel(Vertical):
         results = {item.name: item for item in self.result.criteria} if self.result else {}
         for name in self.names:
             result = results.get(name)
-            try:
-                row = self._row(name)
-            except NoMatches:  # rows mount on the next refresh after a lesson change
-                return
-            row.show(name, result.status if result else pending, result)
+            self.rows[name].show(name, result.status if result else pending, result)
 
     def _row(self, name: str) -> CriterionRow:
-        return self.query_one(f"#criterion-{self.names.index(name)}", CriterionRow)
+        return self.rows[name]
 
     def _set_status(self, text: str, state: str) -> None:
         status = self.query_one("#check-status", Static)

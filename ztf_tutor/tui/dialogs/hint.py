@@ -5,7 +5,8 @@ from __future__ import annotations
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Button, Markdown, Static
+from rich.text import Text
+from textual.widgets import Button, Static
 
 
 class HintDialog(ModalScreen[None]):
@@ -22,7 +23,8 @@ class HintDialog(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
             yield Static(self.title_text, classes="dialog-title")
-            yield Markdown(self.text)
+            # Plain text: hints name dunder methods such as __add__, which Markdown would turn into bold.
+            yield Static(Text(self.text), classes="hint-text")
             if self.last:
                 yield Static("That was the last hint. The solution unlocks after a genuine attempt.", classes="dim")
             yield Button("Close", id="close", variant="primary")

@@ -10,19 +10,17 @@ from textual.widgets import Button, Markdown
 HELP = """\
 # Keys
 
-| key | action |
-|---|---|
-| `r` | run the lesson's check now |
-| `h` | show the next hint |
-| `s` | show the reference solution (after a genuine attempt) |
-| `e` | open the lesson's file in `$VISUAL` or `$EDITOR` |
-| `o` | show what your code printed during the last check |
-| `f` | reflect on the lesson |
-| `j` | open the journal |
-| `t` | switch between the dark and the light theme |
-| `?` | this help |
-| `q` | quit (a running check is stopped) |
-| `ctrl+p` | command palette: every action, and a jump to any lesson |
+- `r` run the lesson's check now
+- `h` show the next hint
+- `s` show the reference solution (after a genuine attempt)
+- `e` open the lesson's file in `$VISUAL` or `$EDITOR`
+- `o` show what your code printed during the last check
+- `f` reflect on the lesson
+- `j` open the journal
+- `t` switch between the dark and the light theme
+- `?` this help
+- `q` quit (a running check is stopped)
+- `ctrl+p` command palette: every action, and a jump to any lesson
 
 Saving a lesson file reruns its checkpoint; you never need to press a key for that.
 The mouse works too: click a lesson in the tree, a button, or scroll the lesson text.

@@ -232,3 +232,49 @@ async def test_offers_workspace_when_none(tmp_path):
         await pilot.pause(0.5)
         assert is_workspace(target)
         assert isinstance(app.screen, WelcomeScreen)
+
+
+@run_async
+async def test_flooding_check_keeps_app_responsive(workspace):
+    app = make_app(workspace)
+    flooding = reference_bytes() + b"\nimport sys\nfor _ in range(200000):\n    sys.stdout.write('x' * 1000 + '\\n')\n"
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause(0.3)
+        write_synced(workspace.root / LESSON_FILE, flooding)
+        assert await wait_until(pilot, lambda: bool(app.checker.running()))
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert isinstance(app.screen, HelpScreen), "the app must answer keys while the check floods its output"
+        await pilot.press("escape")
+        panel = app.screen.query_one(CheckpointPanel)
+        assert await wait_until(pilot, lambda: panel.result is not None)
+        assert panel.result.output_bytes > 100_000_000
+
+
+@run_async
+async def test_polling_fallback_shows_notice(workspace):
+    from test_watch_checks import SilentObserver
+
+    options = {"observer_factory": SilentObserver, "canary_timeout_s": 0.5, "polling_interval_s": 0.2}
+    app = make_app(workspace, watcher_options=options)
+    async with app.run_test(size=SIZE) as pilot:
+        assert await wait_until(pilot, lambda: any("polling" in notice.message for notice in app._notifications),
+                                timeout=10)
+        await pilot.pause(0.5)
+        write_synced(workspace.root / LESSON_FILE, reference_bytes())
+        assert await wait_until(pilot, lambda: isinstance(app.screen, ReflectionDialog))
+
+
+def test_gpu_note_names_remote_and_local_gpu():
+    from dataclasses import replace
+
+    from ztf_tutor.curriculum import Tier
+    from ztf_tutor.tui.widgets.lesson_view import gpu_markdown
+
+    lesson = curriculum().lesson("1.2")
+    gpu_lesson = replace(lesson, tiers={**lesson.tiers, "full": Tier("full", 600, gpu=True)})
+    note = gpu_markdown(gpu_lesson, ["lab"], "NVIDIA H200")
+    assert "needs a GPU" in note
+    assert "ztf check 1.2 --tier full --remote lab" in note
+    assert "Your GPU (NVIDIA H200)" in note
+    assert gpu_markdown(lesson, ["lab"], None) == ""

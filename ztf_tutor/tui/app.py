@@ -13,6 +13,7 @@ from typing import Any
 
 from textual.app import App, SystemCommand
 from textual.binding import Binding
+from textual.logging import TextualHandler
 from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
@@ -146,6 +147,7 @@ class ZtfApp(App[int]):
 
     async def action_quit(self) -> None:
         """Stop watching, kill any running check and leave."""
+        # NOTE: remote full-tier runs are not tracked here yet, so quitting cannot warn about one in flight.
         self.shutdown()
         self.exit(0)
 
@@ -209,7 +211,7 @@ class ZtfApp(App[int]):
     # Checks
 
     def on_source_saved(self, message: SourceSaved) -> None:
-        """A lesson file was saved: record the activity and rerun that lesson's check."""
+        """Record the save as activity and rerun the saved lesson's check."""
         assert self.checker is not None
         self.checker.saved(message.save)
         self.start_check(message.save.lesson, "save")
@@ -373,7 +375,7 @@ class ZtfApp(App[int]):
 
 
 def _local_gpu_name() -> str | None:
-    """The name of the GPU torch sees, or None; importing torch takes a second, so this runs in a worker."""
+    """Return the name of the GPU that torch detects, or None. Importing torch takes a second, so a worker calls this."""
     try:
         import torch
     except ImportError:
@@ -399,5 +401,12 @@ def build_app(args: argparse.Namespace) -> ZtfApp:
 def run_app(args: argparse.Namespace) -> int:
     """Run `ztf start` and return its exit code."""
     app = build_app(args)
-    code = app.run()
+    # While the app owns the terminal, log records go to Textual's log (`textual console`), not stderr.
+    root = logging.getLogger()
+    saved_handlers = root.handlers[:]
+    root.handlers = [TextualHandler()]
+    try:
+        code = app.run()
+    finally:
+        root.handlers = saved_handlers
     return code if isinstance(code, int) else 0

@@ -23,7 +23,7 @@ def gpu_markdown(lesson: Lesson, remotes: list[str], local_gpu: str | None) -> s
     tier = lesson.tiers.get("full")
     if tier is None or not tier.gpu:
         return ""
-    lines = [f"**The full tier needs a GPU.** Saving runs the fast tier on your CPU."]
+    lines = ["**The full tier needs a GPU.** Saving runs the fast tier on your CPU."]
     if local_gpu:
         lines.append(f"Your GPU ({local_gpu}) can run it: `ztf check {lesson.id} --tier full`.")
     for name in remotes:

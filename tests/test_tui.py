@@ -7,8 +7,8 @@ import time
 from pathlib import Path
 
 from textual.widgets import Input, TextArea
-
 from tui_support import SIZE, make_app, run_async, wait_until
+
 from ztf_tutor.attempts import record_activity, record_attempt
 from ztf_tutor.curriculum import curriculum
 from ztf_tutor.progress import Progress

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 from textual.widgets import TextArea
-
 from tui_support import SIZE, make_app, wait_until
+
 from ztf_tutor.curriculum import curriculum
 from ztf_tutor.tui.dialogs.reflection import ReflectionDialog
 from ztf_tutor.tui.messages import CheckFinished

@@ -10,8 +10,8 @@ import sys
 import time
 
 import pytest
-
 from helpers import REPO
+
 from ztf_tutor.curriculum import curriculum
 from ztf_tutor.progress import Progress
 

@@ -12,10 +12,9 @@ import threading
 import time
 from pathlib import Path
 
-import pytest
+from helpers import REPO
 from watchdog.observers import Observer
 
-from helpers import REPO
 from ztf_tutor.curriculum import curriculum
 from ztf_tutor.progress import Progress
 from ztf_tutor.watcher import POLLING, LessonChecker, Verdict, WatchSession

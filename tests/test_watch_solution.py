@@ -6,6 +6,7 @@ import json
 import time
 
 from helpers import run_ztf
+
 from ztf_tutor.attempts import record_activity, record_attempt
 from ztf_tutor.curriculum import curriculum
 from ztf_tutor.progress import Progress

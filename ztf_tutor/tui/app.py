@@ -17,21 +17,29 @@ from textual.logging import TextualHandler
 from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
-from ..attempts import save_reflection, show_next_hint, record_solution_reveal
+from ..attempts import record_solution_reveal, save_reflection, show_next_hint
 from ..commands.solution import solution_files, solution_lock_reason
 from ..config import Settings, load_settings
 from ..curriculum import Curriculum, Lesson, curriculum
 from ..errors import WorkspaceError
 from ..progress import Progress
 from ..verdict import CheckResult
-from ..watcher import LessonChecker, SaveWatcher, Verdict
+from ..watcher import LessonChecker, SavedFile, SaveWatcher, Verdict
 from ..workspace import Workspace, find_workspace, init_workspace, remember_workspace
 from .dialogs.create_workspace import CreateWorkspaceDialog
 from .dialogs.hint import HintDialog
 from .dialogs.output import OutputDialog
 from .dialogs.reflection import ReflectionDialog
 from .dialogs.solution import SolutionDialog
-from .messages import CheckEvent, CheckFinished, CheckStarted, CheckSuperseded, LessonChosen, SourceSaved, WatchNotice
+from .messages import (
+    CheckEvent,
+    CheckFinished,
+    CheckStarted,
+    CheckSuperseded,
+    LessonChosen,
+    SourceSaved,
+    WatchNotice,
+)
 from .screens.help import HelpScreen
 from .screens.journal import JournalScreen
 from .screens.main import MainScreen
@@ -117,8 +125,7 @@ class ZtfApp(App[int]):
         progress = Progress(workspace)
         self.statuses = {lesson.id: progress.get(lesson.id).last_status for lesson in self.lessons.lessons}
         self.checker = LessonChecker(workspace, settings=self.settings, on_event=self._forward_check_event)
-        self.watcher = SaveWatcher(workspace.root, lambda save: self.post_message(SourceSaved(save)),
-                                   on_notice=lambda text: self.post_message(WatchNotice(text)), lessons=self.lessons,
+        self.watcher = SaveWatcher(workspace.root, self._post_save, on_notice=self._post_notice, lessons=self.lessons,
                                    **self.watcher_options)
         self.watcher.start()
         self.state = load_state(workspace)
@@ -129,6 +136,13 @@ class ZtfApp(App[int]):
         if any(lesson.needs_gpu for lesson in self.lessons.lessons):
             self.run_worker(_local_gpu_name, thread=True, group="gpu", description="look for a local GPU",
                             exit_on_error=False)
+
+    def _post_save(self, save: SavedFile) -> None:
+        # Runs on the watcher's thread; post_message is thread-safe.
+        self.post_message(SourceSaved(save))
+
+    def _post_notice(self, text: str) -> None:
+        self.post_message(WatchNotice(text))
 
     def _show_first_lesson(self) -> None:
         lessons = self.lessons.lessons

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.screen import ModalScreen
-from rich.text import Text
 from textual.widgets import Button, Static
 
 

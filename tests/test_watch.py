@@ -232,3 +232,48 @@ def test_is_ignored_names(relative):
 @pytest.mark.parametrize("relative", ["phase1/micrograd.py", "phase1/__init__.py", "phase2/sed.py"])
 def test_is_ignored_keeps_sources(relative):
     assert not is_ignored(relative)
+
+
+def vim_swap_dance(folder: Path) -> None:
+    """Create and remove the swap file and the .swx probe, as vim does when it opens a file."""
+    for name in (".micrograd.py.swp", ".micrograd.py.swx"):
+        (folder / name).write_bytes(b"\0" * 64)
+    (folder / ".micrograd.py.swx").unlink()
+
+
+def vim_write_in_place(path: Path, data: bytes) -> None:
+    """Open with O_WRONLY|O_CREAT, truncate, write and fsync: vim's final write of the buffer."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o644)
+    try:
+        os.ftruncate(fd, 0)
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def test_vim_syscalls_backupcopy_yes(workspace, saves):
+    # The system calls vim 9.0 makes with backupcopy=yes (traced with strace), without needing vim.
+    folder = target(workspace).parent
+    data = new_content(workspace, "vim sequence yes")
+    vim_swap_dance(folder)
+    backup = os.open(folder / "micrograd.py~", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    os.write(backup, target(workspace).read_bytes())
+    os.close(backup)
+    vim_write_in_place(target(workspace), data)
+    (folder / ".micrograd.py.swp").unlink()
+    assert [item.relative for item in saves.settle(1)] == [LESSON_FILE]
+
+
+def test_vim_syscalls_backupcopy_no(workspace, saves):
+    # The system calls vim 9.0 makes with backupcopy=auto: the 4913 probe, then backup by rename.
+    folder = target(workspace).parent
+    data = new_content(workspace, "vim sequence no")
+    vim_swap_dance(folder)
+    probe = os.open(folder / "4913", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o755)
+    os.close(probe)
+    os.unlink(folder / "4913")
+    os.rename(target(workspace), folder / "micrograd.py~")
+    vim_write_in_place(target(workspace), data)
+    (folder / ".micrograd.py.swp").unlink()
+    assert [item.relative for item in saves.settle(1)] == [LESSON_FILE]

@@ -206,3 +206,24 @@ def test_watch_command_json(workspace):
     assert record["duration_s"] > 0
     assert {item["status"] for item in record["criteria"]} == {"pass"}
     assert process.returncode == 0
+
+
+def test_dead_emitter_falls_back_to_polling(workspace):
+    verdicts = Verdicts()
+    session = start_session(workspace, verdicts, polling_interval_s=0.2)
+    try:
+        time.sleep(0.5)  # the canary has arrived; the supervisor now checks the threads every second
+        observer = session.watcher.observer
+        for emitter in list(observer.emitters):
+            emitter.stop()  # the inotify reader thread ends, as it does when its watch breaks
+        deadline = time.monotonic() + 5
+        while session.watcher.mode != POLLING and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert session.watcher.mode == POLLING
+        time.sleep(0.5)
+        write(workspace.root / LESSON_FILE, reference_bytes())
+        found = verdicts.wait(1)
+    finally:
+        session.stop()
+    assert "stopped unexpectedly" in verdicts.notices[0]
+    assert [item.result.status for item in found] == ["pass"]

@@ -217,7 +217,7 @@ class SaveWatcher:
             with self._condition:
                 self._condition.wait(1.0)
             observer = self.observer
-            if not self._stopping and self.mode == EVENTS and observer is not None and not observer.is_alive():
+            if not self._stopping and self.mode == EVENTS and observer is not None and not _observer_alive(observer):
                 self._fall_back("The file watcher stopped unexpectedly. Checking by polling every half second instead.")
                 return
 
@@ -349,6 +349,11 @@ class SaveWatcher:
             self.on_save(saved)
         except Exception:  # a failing listener must not stop the watcher
             log.exception("save listener failed for %s", relative)
+
+
+def _observer_alive(observer: BaseObserver) -> bool:
+    """Whether the observer's dispatch thread and every emitter thread (one per watch) still run."""
+    return observer.is_alive() and all(emitter.is_alive() for emitter in observer.emitters)
 
 
 class _Handler(FileSystemEventHandler):

@@ -132,7 +132,7 @@ class ZtfApp(App[int]):
         self.push_screen(MainScreen(self.lessons, progress))
         self.call_after_refresh(self._show_first_lesson)
         if not self.state.welcome_seen:
-            self.push_screen(WelcomeScreen(workspace), self._on_welcome_closed)
+            self.push_screen(WelcomeScreen(workspace, self.settings.learning), self._on_welcome_closed)
         if any(lesson.needs_gpu for lesson in self.lessons.lessons):
             self.run_worker(_local_gpu_name, thread=True, group="gpu", description="look for a local GPU",
                             exit_on_error=False)

@@ -17,6 +17,10 @@ class SourceSaved(Message):
         super().__init__()
         self.save = save
 
+    def can_replace(self, message: Message) -> bool:
+        # A newer save of the same file makes an older one still in the queue pointless.
+        return isinstance(message, SourceSaved) and message.save.relative == self.save.relative
+
 
 class CheckStarted(Message):
     """A check run began for a lesson."""

@@ -7,11 +7,14 @@ from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widgets import Button, Footer, Markdown
 
+from ...config import LearningSettings
 from ...workspace import Workspace
 
 
-def welcome_text(workspace: Workspace) -> str:
-    """The welcome page, naming this learner's workspace and journal folders."""
+def welcome_text(workspace: Workspace, learning: LearningSettings) -> str:
+    """Compose the welcome page, naming this learner's workspace and journal folders and the unlock rule."""
+    attempts = learning.solution_min_failed_attempts
+    unlock = f"{attempts} failing check{'s' if attempts != 1 else ''} and {learning.solution_min_minutes:g} minutes of work"
     return f"""\
 # Welcome to Zero-to-Frontier
 
@@ -28,8 +31,10 @@ in 14 phases. You write every line; ztf checks each piece against an oracle such
 
 ## Pace
 
-Plan one lesson per sitting of one to three hours, and a phase per week or two.
-Stuck? Press `h` for the next hint. The reference solution unlocks after a genuine attempt.
+The curriculum suggests about 40 weeks at 10–15 hours a week: two to three weeks for most phases,
+six for the capstones. Take longer if you need to; move on when every checkpoint of a phase passes
+and you can explain why. Stuck? Press `h` for the next hint. The reference solution unlocks after a
+genuine attempt: {unlock} on the lesson.
 
 ## Where things live
 
@@ -43,13 +48,14 @@ class WelcomeScreen(Screen[None]):
 
     BINDINGS = [("enter", "begin", "Begin"), ("escape", "begin", "Begin")]
 
-    def __init__(self, workspace: Workspace) -> None:
+    def __init__(self, workspace: Workspace, learning: LearningSettings) -> None:
         super().__init__()
         self.workspace = workspace
+        self.learning = learning
 
     def compose(self) -> ComposeResult:
         with Vertical(id="welcome"):
-            yield Markdown(welcome_text(self.workspace))
+            yield Markdown(welcome_text(self.workspace, self.learning))
             yield Button("Begin", id="begin", variant="primary")
         yield Footer()
 

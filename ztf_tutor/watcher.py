@@ -61,7 +61,7 @@ IGNORED_NAMES = (
     "*.tmp", "*.temp", "*.vsctmp", "*.crswap",  # atomic writes through a temporary file
     "*.orig", "*.rej", "*.bak", ".DS_Store",
 )
-# vim probes whether it may create files with "4913", then 4913 + 123 * k when that name exists.
+# vim 9.0 probes whether it may create files with "4913", and with 5036 (4913 + 123) when that name exists.
 VIM_PROBE = re.compile(r"^\d+$")
 # `sed -i` writes "sed" plus six random characters next to the file, then renames it.
 SED_TEMP = re.compile(r"^sed[A-Za-z0-9]{6}$")
@@ -71,7 +71,7 @@ EVENTS, POLLING = "events", "polling"
 
 
 def is_ignored(relative: str) -> bool:
-    """Whether a workspace path (POSIX, relative) is an editor's or the tutor's own file."""
+    """Return whether a workspace path (POSIX, relative) is an editor's or the tutor's own file."""
     path = PurePosixPath(relative)
     if IGNORED_DIRS.intersection(path.parts[:-1]):
         return True
@@ -352,7 +352,7 @@ class SaveWatcher:
 
 
 def _observer_alive(observer: BaseObserver) -> bool:
-    """Whether the observer's dispatch thread and every emitter thread (one per watch) still run."""
+    """Return whether the observer's dispatch thread and every emitter thread (one per watch) still run."""
     return observer.is_alive() and all(emitter.is_alive() for emitter in observer.emitters)
 
 
@@ -376,7 +376,7 @@ class Verdict:
     digests: dict[str, str | None]
 
     def to_json(self) -> dict[str, Any]:
-        """The `ztf watch --json` record."""
+        """Build the `ztf watch --json` record."""
         data = self.result.to_json()
         return {
             "lesson": data["lesson"],

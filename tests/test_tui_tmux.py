@@ -52,11 +52,11 @@ def process_running(pid: int) -> bool:
     return "\nState:\tZ" not in status
 
 
-def test_save_from_outside_passes_in_tmux(workspace, isolated_home, tmp_path):
-    tmux = Tmux(f"ztf-test-{os.getpid()}")
+def start_in_tmux(tmux: Tmux, workspace, pid_file, extra: dict[str, str] | None = None) -> None:
+    """Start `ztf start -w WS` in a 120x40 tmux pane with the test's isolated folders."""
     variables = {name: os.environ[name] for name in ("ZTF_CONFIG_DIR", "ZTF_STATE_DIR", "ZTF_DATA_DIR")}
     variables["PYTHONPATH"] = str(REPO)
-    pid_file = tmp_path / "ztf.pid"
+    variables.update(extra or {})
     command = " ".join([
         # COLUMNS and LINES from the test runner would override the pane's real size.
         "env", "-u", "COLUMNS", "-u", "LINES", *(f"{name}={shlex.quote(value)}" for name, value in variables.items()),
@@ -64,6 +64,12 @@ def test_save_from_outside_passes_in_tmux(workspace, isolated_home, tmp_path):
                                 f"{shlex.quote(str(workspace.root))}"),
     ])
     tmux.run("new-session", "-d", "-s", "ztf", "-x", "120", "-y", "40", command)
+
+
+def test_save_from_outside_passes_in_tmux(workspace, isolated_home, tmp_path):
+    tmux = Tmux(f"ztf-test-{os.getpid()}")
+    pid_file = tmp_path / "ztf.pid"
+    start_in_tmux(tmux, workspace, pid_file)
     try:
         tmux.wait_for("Welcome to Zero-to-Frontier", timeout=30)
         tmux.run("send-keys", "-t", "ztf", "Enter")
@@ -87,5 +93,21 @@ def test_save_from_outside_passes_in_tmux(workspace, isolated_home, tmp_path):
             time.sleep(0.05)
         assert not tmux.alive(), "ztf start did not exit after q"
         assert not process_running(pid), "the ztf process outlived its pane"
+    finally:
+        tmux.run("kill-server")
+
+
+def test_editor_key_saves_and_passes(workspace, isolated_home, tmp_path):
+    # `cp REFERENCE` stands in for an editor: the app suspends, runs it on the lesson file, and resumes.
+    reference = curriculum().lesson("1.2").reference_dir / "phase1/micrograd.py"
+    tmux = Tmux(f"ztf-test-editor-{os.getpid()}")
+    start_in_tmux(tmux, workspace, tmp_path / "ztf.pid", {"VISUAL": f"cp {shlex.quote(str(reference))}"})
+    try:
+        tmux.wait_for("Welcome to Zero-to-Frontier", timeout=30)
+        tmux.run("send-keys", "-t", "ztf", "Enter")
+        tmux.wait_for("Not checked yet", timeout=15)
+        tmux.run("send-keys", "-t", "ztf", "e")
+        tmux.wait_for("1.2 passed. Reflect for a minute?", timeout=30)
+        assert (workspace.root / "phase1/micrograd.py").read_bytes() == reference.read_bytes()
     finally:
         tmux.run("kill-server")

@@ -412,12 +412,15 @@ class LessonChecker:
     def check(self, lesson: Lesson, trigger: str = "save", tier: str = "fast") -> Verdict | None:
         """Run the lesson's check and publish the verdict; None when a newer request superseded it."""
         run, generation = self._begin(lesson, tier)
-        digests = self._digests(lesson)
-        run.start()
-        result = run.wait()
+        try:
+            digests = self._digests(lesson)
+            run.start()
+            result = run.wait()
+        finally:
+            with self._lock:
+                if self._runs.get(lesson.id) is run:
+                    del self._runs[lesson.id]
         with self._lock:
-            if self._runs.get(lesson.id) is run:
-                del self._runs[lesson.id]
             superseded = self._generation[lesson.id] != generation
         if superseded or run.cancelled.is_set():
             log.debug("dropping the %s verdict of %s: %s", lesson.id, trigger, run.cancel_reason)

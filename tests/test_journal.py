@@ -8,8 +8,8 @@ import time
 from pathlib import Path
 
 import pytest
-
 from helpers import run_ztf
+
 from ztf_tutor.attempts import record_activity, record_attempt, save_reflection, show_next_hint
 from ztf_tutor.curriculum import curriculum
 from ztf_tutor.journal import (
@@ -95,7 +95,7 @@ def test_check_sequence_timeline(workspace: Workspace, reference) -> None:
     attempts = entry["attempts"]
     assert [attempt["number"] for attempt in attempts] == [1, 2, 3]
     assert [attempt["status"] for attempt in attempts] == ["fail", "fail", "pass"]
-    for attempt, verdict in zip(attempts, verdicts):
+    for attempt, verdict in zip(attempts, verdicts, strict=True):
         assert attempt["duration_s"] == pytest.approx(verdict["duration_s"], abs=0.002)
         assert attempt["started_at"] == pytest.approx(verdict["started_at"], abs=0.001)
         assert attempt["passed"] == sum(criterion["status"] == "pass" for criterion in verdict["criteria"])

@@ -14,8 +14,8 @@ import time
 from pathlib import Path
 
 import pytest
-
 from helpers import REPO, run_ztf
+
 from ztf_tutor.attempts import record_activity, record_attempt
 from ztf_tutor.curriculum import curriculum
 from ztf_tutor.journal import (
@@ -344,7 +344,7 @@ def test_repository_grows_with_changes(workspace: Workspace) -> None:
     shas = [entry[0] for entry in listed]
     sizes = subprocess.run(["git", "-C", str(journal), "cat-file", "--batch-check=%(objectsize)"],
                            input="\n".join(shas) + "\n", capture_output=True, text=True, check=True).stdout.split()
-    size_of = dict(zip(shas, map(int, sizes)))
+    size_of = dict(zip(shas, map(int, sizes), strict=True))
     snapshot_blobs = {entry[0] for entry in listed if entry[1] == f"lessons/1.2/files/{MICROGRAD}"}
     assert len(snapshot_blobs) == versions
     assert max(size_of.values()) < 100_000

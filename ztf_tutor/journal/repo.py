@@ -21,7 +21,6 @@ import contextlib
 import fcntl
 import json
 import logging
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,7 +39,9 @@ IDENTITY = {
 }
 # Repository settings that keep a user's global git config from changing what is stored or
 # from blocking a commit: no signing prompts, no hooks, no line-ending conversion, and no
-# background `git gc` process that would outlive the command and race the next writer.
+# background `git gc` process that would outlive the command and race the next writer. Git's
+# own check after every commit is off (it costs a process each time); the writer runs
+# `JournalRepo.maintain` every MAINTAIN_EVERY commits instead.
 LOCAL_CONFIG = {
     "commit.gpgsign": "false",
     "core.hooksPath": ".git/no-hooks",
@@ -48,10 +49,13 @@ LOCAL_CONFIG = {
     "core.safecrlf": "false",
     "core.fsmonitor": "false",
     "gc.autoDetach": "false",
+    "maintenance.auto": "false",
     "user.name": IDENTITY["GIT_AUTHOR_NAME"],
     "user.email": IDENTITY["GIT_AUTHOR_EMAIL"],
 }
-LOCK_FILES = ("index.lock", "HEAD.lock", "config.lock", "packed-refs.lock", "shallow.lock")
+
+
+MAINTAIN_EVERY = 200
 
 
 class JournalLock:
@@ -61,14 +65,12 @@ class JournalLock:
         self.path = path
 
     @contextlib.contextmanager
-    def held(self) -> Iterator[None]:
+    def held(self) -> Iterator[int]:
+        """Hold the lock; yields the locked file descriptor."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.path, "a") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+            yield handle.fileno()
 
 
 @dataclass
@@ -84,16 +86,20 @@ class CommitInfo:
 class JournalRepo:
     """The journal repository. Open it on one thread; it starts no long-lived git process."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, lock_fd: int | None = None) -> None:
         self.path = path
         self.git_dir = path / ".git"
         self._git = git.Git(str(path))
+        # Each git child inherits the journal lock's descriptor, so the flock stays held until
+        # the child exits even when this process is killed mid-command: the next writer then
+        # waits for that orphaned git instead of deleting its lock files from under it.
+        self._pass_fds = (lock_fd,) if lock_fd is not None else ()
 
     def run(self, *args: str, extra_env: dict[str, str] | None = None, strip: bool = True) -> str:
         """Run `git ARGS` in the journal and return its stdout."""
         env = dict(IDENTITY)
         env.update(extra_env or {})
-        output = self._git.execute(["git", *args], env=env, strip_newline_in_stdout=False)
+        output = self._git.execute(["git", *args], env=env, strip_newline_in_stdout=False, pass_fds=self._pass_fds)
         return output.strip() if strip else output
 
     def exists(self) -> bool:
@@ -115,8 +121,7 @@ class JournalRepo:
         Every writer holds the lock, so any git lock file found now belongs to a dead process.
         A half-done attempt is dropped: the index and working tree go back to the last commit.
         """
-        stale = [self.git_dir / name for name in LOCK_FILES]
-        stale += list((self.git_dir / "refs").rglob("*.lock"))
+        stale = list(self.git_dir.glob("*.lock")) + list((self.git_dir / "refs").rglob("*.lock"))
         removed = []
         for path in stale:
             with contextlib.suppress(FileNotFoundError):
@@ -147,19 +152,29 @@ class JournalRepo:
                 with contextlib.suppress(FileNotFoundError):
                     target.unlink()
                 continue
+            # A write cut short by a kill is harmless: repair resets the working tree to HEAD.
             target.parent.mkdir(parents=True, exist_ok=True)
-            temporary = target.with_name(f".{target.name}.tmp")
-            temporary.write_bytes(data)
-            os.replace(temporary, target)
+            target.write_bytes(data)
         self.run("add", "-A", "--", f"lessons/{lesson_id}")
         stamp = f"@{int(when)} +0000"
         self.run(
             "commit", "-q", "--no-verify", "--allow-empty", "--cleanup=whitespace", "-m", message,
             extra_env={"GIT_AUTHOR_DATE": stamp, "GIT_COMMITTER_DATE": stamp},
         )
-        sha = self.head()
-        assert sha is not None
-        return sha
+        return self._new_head()
+
+    def _new_head(self) -> str:
+        """The sha `git commit` just wrote, from its loose ref file (saves a process), else rev-parse."""
+        try:
+            sha = (self.git_dir / "refs" / "heads" / BRANCH).read_text(encoding="ascii").strip()
+        except OSError:
+            sha = ""
+        if len(sha) == 40:
+            return sha
+        head = self.head()
+        if head is None:
+            raise git.GitCommandError(["git", "commit"], 1, b"the journal branch has no commit after committing")
+        return head
 
     def commits_after(self, since: str | None) -> list[CommitInfo]:
         """Commits after `since` (all when None), oldest first, with the paths each changed."""
@@ -209,3 +224,7 @@ class JournalRepo:
         """Unified diff of the lesson's files between two commits, with paths relative to the workspace."""
         return self.run("diff", "--no-color", "--no-ext-diff", f"--relative=lessons/{lesson_id}/files/",
                         old, new, strip=False)
+
+    def maintain(self) -> None:
+        """Pack loose objects once enough have piled up (`git gc --auto`, in the foreground)."""
+        self.run("gc", "--auto", "--quiet")

@@ -315,7 +315,7 @@ def attempt_detail(workspace: Workspace, lesson_id: str, reference: str) -> Atte
     specs = [f"{summary.commit}:lessons/{lesson_id}/files/{path}" for path in paths]
     blobs = repo.read_blobs(specs)
     files: dict[str, bytes | None] = {path: None for path in record.get("files", {})}
-    for path, spec in zip(paths, specs):
+    for path, spec in zip(paths, specs, strict=True):
         files[path] = blobs[spec]
     return AttemptDetail(summary, record, files)
 

@@ -24,7 +24,7 @@ import git
 from ..workspace import Workspace
 from .index import JournalIndex, attempt_line, synchronise
 from .records import commit_body, local_environment
-from .repo import JournalLock, JournalRepo
+from .repo import MAINTAIN_EVERY, JournalLock, JournalRepo
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +85,7 @@ class JournalWriter:
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
         self._repaired = False
+        self._commits = 0
         self.errors = 0
         self.last_error: str | None = None
 
@@ -141,8 +142,8 @@ class JournalWriter:
 
     def _write(self, batch: list[Job]) -> None:
         try:
-            with self.lock.held():
-                repo = JournalRepo(journal_dir(self.tutor_dir))
+            with self.lock.held() as lock_fd:
+                repo = JournalRepo(journal_dir(self.tutor_dir), lock_fd)
                 index = JournalIndex(index_path(self.tutor_dir))
                 if not self._repaired:
                     repo.ensure()
@@ -185,6 +186,9 @@ class JournalWriter:
         message = f"{job.subject}\n\n{commit_body(record)}"
         sha = repo.commit(lesson_id, changes, message, record["finished_at"])
         index.append([attempt_line(record, sha)])
+        self._commits += 1
+        if self._commits % MAINTAIN_EVERY == 0:
+            repo.maintain()
 
 
 def _json_bytes(data: dict[str, Any]) -> bytes:

@@ -161,7 +161,7 @@ def test_export_and_plot_write_files(workspace: Workspace, tmp_path: Path) -> No
 
 
 def test_record_contents(workspace: Workspace) -> None:
-    """A record holds the verdict, criteria, hints, environment and the files as checked."""
+    """A record contains the verdict, criteria, hints, environment and the files as checked."""
     lesson = curriculum().lesson("1.2")
     target = workspace.root / MICROGRAD
     target.write_text("checked = 1\n", encoding="utf-8")

@@ -74,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def resolve_lesson(reference: str) -> str:
-    """A lesson id from an id, check name or title word; an unknown id is kept when it looks like one."""
+    """Resolve an id, check name or title word to a lesson id. An unknown id is kept when it looks like one."""
     try:
         return curriculum().lesson(reference).id
     except UnknownLessonError:

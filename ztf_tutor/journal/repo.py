@@ -21,12 +21,17 @@ import contextlib
 import fcntl
 import json
 import logging
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import git
+# Without this, importing GitPython raises when no git executable is found, and every ztf
+# command would stop. With it, the journal logs each failed write and the tutor keeps working.
+os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
+
+import git  # noqa: E402
 
 log = logging.getLogger(__name__)
 
@@ -38,8 +43,9 @@ IDENTITY = {
     "GIT_COMMITTER_EMAIL": "journal@ztf.invalid",
 }
 # Repository settings that keep a user's global git config from changing what is stored or
-# from blocking a commit: no signing prompts, no hooks, no line-ending conversion, and no
-# background `git gc` process that would outlive the command and race the next writer. Git's
+# from blocking a commit. They turn off signing prompts, hooks and line-ending conversion.
+# They also stop `git gc` from detaching into a background process that would outlive the
+# command and race the next writer. Git's
 # own check after every commit is off (it costs a process each time); the writer runs
 # `JournalRepo.maintain` every MAINTAIN_EVERY commits instead.
 LOCAL_CONFIG = {
@@ -59,7 +65,7 @@ MAINTAIN_EVERY = 200
 
 
 class JournalLock:
-    """An exclusive flock on `<tutor dir>/journal.lock`, held by whoever writes to the journal."""
+    """An exclusive flock on `<tutor dir>/journal.lock`, held by every journal writer while it writes."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -91,7 +97,7 @@ class JournalRepo:
         self.git_dir = path / ".git"
         self._git = git.Git(str(path))
         # Each git child inherits the journal lock's descriptor, so the flock stays held until
-        # the child exits even when this process is killed mid-command: the next writer then
+        # the child exits, even when this process is killed mid-command. The next writer then
         # waits for that orphaned git instead of deleting its lock files from under it.
         self._pass_fds = (lock_fd,) if lock_fd is not None else ()
 
@@ -138,7 +144,7 @@ class JournalRepo:
         self.run("clean", "-q", "-f", "-d")
 
     def head(self) -> str | None:
-        """The sha of the last commit, or None before the first."""
+        """Return the sha of the last commit, or None before the first."""
         try:
             return self.run("rev-parse", "--verify", "-q", f"refs/heads/{BRANCH}")
         except git.GitCommandError:
@@ -164,7 +170,7 @@ class JournalRepo:
         return self._new_head()
 
     def _new_head(self) -> str:
-        """The sha `git commit` just wrote, from its loose ref file (saves a process), else rev-parse."""
+        """Return the sha `git commit` just wrote, read from its loose ref file to save a process."""
         try:
             sha = (self.git_dir / "refs" / "heads" / BRANCH).read_text(encoding="ascii").strip()
         except OSError:
@@ -213,7 +219,7 @@ class JournalRepo:
         return found
 
     def show(self, sha: str, path: str) -> bytes | None:
-        """The bytes of `path` at commit `sha`, or None when it did not exist there."""
+        """Return the bytes of `path` at commit `sha`, or None when it did not exist there."""
         return self.read_blobs([f"{sha}:{path}"])[f"{sha}:{path}"]
 
     def record_at(self, sha: str, lesson_id: str) -> dict[str, Any] | None:
@@ -221,7 +227,7 @@ class JournalRepo:
         return json.loads(data) if data else None
 
     def diff(self, old: str, new: str, lesson_id: str) -> str:
-        """Unified diff of the lesson's files between two commits, with paths relative to the workspace."""
+        """Return the unified diff of the lesson's files between two commits, with workspace-relative paths."""
         return self.run("diff", "--no-color", "--no-ext-diff", f"--relative=lessons/{lesson_id}/files/",
                         old, new, strip=False)
 

@@ -19,7 +19,6 @@ from .index import IndexCorrupt, JournalIndex, synchronise
 from .repo import JournalRepo
 from .writer import index_path, journal_dir, writer_for
 
-ATTEMPT_KINDS = ("attempt",)
 POINT_KINDS = ("activity", "hint", "reveal", "reflection")
 
 
@@ -156,7 +155,7 @@ def active_seconds(intervals: list[tuple[float, float]], start: float = -math.in
 
 
 def load_events(workspace: Workspace) -> list[dict[str, Any]]:
-    """The journal's events, oldest first; repairs the index first when it lags behind git."""
+    """Return the journal's events, oldest first, after bringing the index in line with git."""
     writer = writer_for(workspace)
     # Jobs this process queued are part of what the caller expects to see.
     writer.flush()
@@ -198,19 +197,23 @@ def _lesson_journal(lesson_id: str, events: list[dict[str, Any]]) -> LessonJourn
             attempt = _attempt_summary(len(journal.attempts) + 1, event)
             journal.attempts.append(attempt)
             intervals.append((attempt.started_at, attempt.finished_at))
-        elif kind in POINT_KINDS:
-            intervals.append((event["at"], event["at"]))
-            if kind == "hint":
-                journal.hints.append(HintShown(int(event.get("step", 0)), event["at"]))
-            elif kind == "reveal":
-                journal.solution_revealed_at = journal.solution_revealed_at or event["at"]
-            elif kind == "reflection":
-                journal.reflection_count += 1
+            continue
+        if kind not in POINT_KINDS:
+            continue
+        intervals.append((event["at"], event["at"]))
+        if kind == "hint":
+            journal.hints.append(HintShown(int(event.get("step", 0)), event["at"]))
+        elif kind == "reveal":
+            journal.solution_revealed_at = journal.solution_revealed_at or event["at"]
+        elif kind == "reflection":
+            journal.reflection_count += 1
+
     if intervals:
         journal.first_activity_at = min(low for low, _ in intervals)
     journal.time_on_task_s = active_seconds(intervals)
     if journal.attempts:
         journal.first_attempt_at = journal.attempts[0].started_at
+
     first_pass = journal.first_pass
     if first_pass is not None:
         journal.first_pass_at = first_pass.finished_at
@@ -261,7 +264,7 @@ def _attach_curriculum(lessons: list[LessonJournal]) -> None:
 
 
 def read_reflections(workspace: Workspace, lesson_id: str) -> str:
-    """The lesson's reflection file, from the workspace or else from the journal's last commit."""
+    """Read the lesson's reflection file from the workspace, or else from the journal's last commit."""
     for path in (workspace.tutor_dir / "reflections" / f"{lesson_id}.md",
                  journal_dir(workspace.tutor_dir) / "lessons" / lesson_id / "reflections.md"):
         try:
@@ -272,19 +275,19 @@ def read_reflections(workspace: Workspace, lesson_id: str) -> str:
 
 
 def journal_overview(workspace: Workspace) -> JournalOverview:
-    """Every lesson's timeline and times."""
+    """Build every lesson's timeline and times."""
     return build_lessons(load_events(workspace), workspace)
 
 
 def lesson_journal(workspace: Workspace, lesson_id: str) -> LessonJournal:
-    """One lesson's timeline and times (empty when nothing is recorded yet)."""
+    """Build one lesson's timeline and times (empty when nothing is recorded yet)."""
     events = [event for event in load_events(workspace) if event.get("lesson") == lesson_id]
     overview = build_lessons(events, workspace)
     return overview.lesson(lesson_id) or LessonJournal(lesson_id)
 
 
 def find_attempt(journal: LessonJournal, reference: str) -> AttemptSummary:
-    """An attempt by number (1 is the first, -1 the last) or by a commit sha prefix."""
+    """Find an attempt by number (1 is the first, -1 the last) or by a commit sha prefix."""
     if not journal.attempts:
         raise ZtfError(f"lesson {journal.lesson} has no recorded attempts.", hint="Run `ztf check LESSON` first.")
     try:
@@ -306,7 +309,7 @@ def find_attempt(journal: LessonJournal, reference: str) -> AttemptSummary:
 
 
 def attempt_detail(workspace: Workspace, lesson_id: str, reference: str) -> AttemptDetail:
-    """An attempt's full record and files, read from its commit."""
+    """Read an attempt's full record and files from its commit."""
     summary = find_attempt(lesson_journal(workspace, lesson_id), reference)
     repo = JournalRepo(journal_dir(workspace.tutor_dir))
     raw = repo.show(summary.commit, f"lessons/{lesson_id}/attempt.json")
@@ -321,7 +324,7 @@ def attempt_detail(workspace: Workspace, lesson_id: str, reference: str) -> Atte
 
 
 def default_diff_pair(journal: LessonJournal) -> tuple[AttemptSummary, AttemptSummary]:
-    """The last failing attempt before the first pass, and that first pass."""
+    """Return the last failing attempt before the first pass, and that first pass."""
     first_pass = journal.first_pass
     if first_pass is None:
         raise ZtfError(
@@ -338,7 +341,7 @@ def default_diff_pair(journal: LessonJournal) -> tuple[AttemptSummary, AttemptSu
 
 
 def diff_attempts(workspace: Workspace, lesson_id: str, old: str | None = None, new: str | None = None) -> AttemptDiff:
-    """The unified diff of the lesson's files between two attempts (default: last fail → first pass)."""
+    """Diff the lesson's files between two attempts (default: last fail → first pass)."""
     journal = lesson_journal(workspace, lesson_id)
     if (old is None) != (new is None):
         raise ZtfError("give both attempts to compare, or neither.", hint=f"For example `ztf journal diff {lesson_id} 2 3`.")

@@ -85,6 +85,8 @@ class JournalWriter:
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
         self._repaired = False
+        # Kept across batches, so each batch reads only the lines appended since the last one.
+        self._index = JournalIndex(index_path(tutor_dir))
         self._commits = 0
         self.errors = 0
         self.last_error: str | None = None
@@ -144,7 +146,7 @@ class JournalWriter:
         try:
             with self.lock.held() as lock_fd:
                 repo = JournalRepo(journal_dir(self.tutor_dir), lock_fd)
-                index = JournalIndex(index_path(self.tutor_dir))
+                index = self._index
                 if not self._repaired:
                     repo.ensure()
                     self._repaired = True
@@ -200,7 +202,7 @@ _writers_lock = threading.Lock()
 
 
 def writer_for(workspace: Workspace) -> JournalWriter:
-    """The process's writer for this workspace, created on first use."""
+    """Return the process's writer for this workspace, creating it on first use."""
     key = str(workspace.tutor_dir.resolve())
     with _writers_lock:
         writer = _writers.get(key)

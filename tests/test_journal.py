@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import time
@@ -285,3 +286,62 @@ def test_empty_journal(workspace: Workspace) -> None:
     assert journal_overview(workspace).lessons == []
     with pytest.raises(Exception, match="no recorded attempts"):
         diff_attempts(workspace, "1.2", "1", "2")
+
+
+def test_remote_attempt_keeps_its_environment(workspace: Workspace) -> None:
+    lesson = curriculum().lesson("1.2")
+    result = synthetic_result(PASS, 5, started_at=time.time())
+    result.where = "gpu-box"
+    result.environment = {"python": "3.12.1", "torch": "2.5.0", "cuda": "12.4", "device": "cuda:0 (NVIDIA H100)"}
+    record_attempt(workspace, lesson, result, trigger="remote")
+    assert flush_journal(workspace, timeout=60)
+    record = attempt_detail(workspace, "1.2", "1").record
+    assert record["where"] == "gpu-box"
+    assert record["trigger"] == "remote"
+    assert record["environment"]["device"] == "cuda:0 (NVIDIA H100)"
+    body = git(journal_dir(workspace.tutor_dir), "log", "-1", "--format=%b")
+    assert "ran gpu-box on cuda:0 (NVIDIA H100)" in body
+
+
+def test_remote_gpu_list_becomes_device(workspace: Workspace) -> None:
+    lesson = curriculum().lesson("1.2")
+    result = synthetic_result(FAIL, 2, started_at=time.time())
+    result.where = "remote box (box.example)"
+    result.environment = {"remote": "box", "python": "3.11.9", "torch": "2.5.0", "cuda": "12.4",
+                          "gpus": ["NVIDIA H200", "NVIDIA H200"]}
+    record_attempt(workspace, lesson, result, trigger="remote")
+    assert flush_journal(workspace, timeout=60)
+    record = attempt_detail(workspace, "1.2", "1").record
+    assert record["environment"]["device"] == "cuda:0 (NVIDIA H200)"
+    assert record["environment"]["gpus"] == ["NVIDIA H200", "NVIDIA H200"]
+
+
+def totals_of(overview) -> list[dict]:
+    return [lesson.to_json(include_attempts=False) | {"reflections": ""} for lesson in overview.lessons]
+
+
+def test_summary_cache_matches_full(workspace: Workspace) -> None:
+    """The cached totals equal a full computation after every kind of change to the index."""
+    from ztf_tutor.journal import index_path, journal_summary
+
+    lesson = curriculum().lesson("1.2")
+    other = dataclasses.replace(lesson, id="2.1")
+    record_attempt(workspace, lesson, synthetic_result(FAIL, 1, started_at=time.time()))
+    assert flush_journal(workspace, timeout=60)
+    assert totals_of(journal_summary(workspace)) == totals_of(journal_overview(workspace))
+
+    for current in (lesson, other, lesson):
+        record_activity(workspace, current)
+        record_attempt(workspace, current, synthetic_result(PASS, 5, started_at=time.time()))
+        assert flush_journal(workspace, timeout=60)
+        assert totals_of(journal_summary(workspace)) == totals_of(journal_overview(workspace))
+    summary = journal_summary(workspace)
+    assert [entry.lesson for entry in summary.lessons] == ["1.2", "2.1"]
+    assert summary.lessons[0].attempt_count == 3
+    assert summary.lessons[0].first_pass_number == 2
+    assert summary.lessons[1].pass_count == 1
+
+    index_path(workspace.tutor_dir).unlink()
+    assert totals_of(journal_summary(workspace)) == totals_of(journal_overview(workspace))
+    (workspace.tutor_dir / "journal-summary.json").write_text("{ broken", encoding="utf-8")
+    assert totals_of(journal_summary(workspace)) == totals_of(journal_overview(workspace))

@@ -16,6 +16,7 @@ from ..journal import (
     export_markdown,
     format_duration,
     journal_overview,
+    journal_summary,
     lesson_journal,
     plot_overview,
 )
@@ -84,10 +85,10 @@ def resolve_lesson(reference: str) -> str:
 
 
 def run_overview(workspace: Workspace, as_json: bool) -> int:
-    overview = journal_overview(workspace)
     if as_json:
-        print_json(overview.to_json())
+        print_json(journal_overview(workspace).to_json())
         return 0
+    overview = journal_summary(workspace)
     if not overview.lessons:
         stdout.print("Nothing is recorded yet. Run a lesson's checkpoint with `ztf check LESSON`.")
         return 0
@@ -98,7 +99,7 @@ def run_overview(workspace: Workspace, as_json: bool) -> int:
                    "hints", "reflections"):
         table.add_column(column, no_wrap=True)
     for lesson in overview.lessons:
-        passed = "[green]yes[/]" if lesson.first_pass else "[red]no[/]"
+        passed = "[green]yes[/]" if lesson.passed else "[red]no[/]"
         table.add_row(
             lesson.lesson,
             escape(lesson.title),

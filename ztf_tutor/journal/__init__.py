@@ -8,7 +8,8 @@ right before starting it, so the journal stores the bytes that were checked.
 Headless API for the CLI and the TUI (each returns dataclasses from review.py and never prints;
 each reads git or waits for queued writes, so call it from a worker thread in a UI):
 
-  journal_overview(workspace) -> JournalOverview     every lesson with attempts and times
+  journal_summary(workspace) -> JournalOverview      every lesson's totals and times, no attempts (cached, fast)
+  journal_overview(workspace) -> JournalOverview     every lesson with every attempt and times
   lesson_journal(workspace, lesson_id) -> LessonJournal   one lesson's timeline
   attempt_detail(workspace, lesson_id, "3") -> AttemptDetail   full record and files of attempt 3
   diff_attempts(workspace, lesson_id, old=None, new=None) -> AttemptDiff   default: last fail → first pass
@@ -39,6 +40,7 @@ from .review import (
     journal_overview,
     lesson_journal,
 )
+from .summary import journal_summary
 from .writer import index_path, journal_dir, writer_for
 
 
@@ -50,6 +52,6 @@ def flush_journal(workspace: Workspace, timeout: float | None = None) -> bool:
 __all__ = [
     "AttemptDetail", "AttemptDiff", "AttemptSummary", "HintShown", "JournalOverview", "LessonJournal",
     "Snapshot", "active_seconds", "attempt_detail", "diff_attempts", "export_markdown", "flush_journal",
-    "format_duration", "index_path", "journal_dir", "journal_overview", "lesson_journal", "plot_overview",
+    "format_duration", "index_path", "journal_dir", "journal_overview", "journal_summary", "lesson_journal", "plot_overview",
     "render_markdown", "snapshot_files",
 ]

@@ -173,3 +173,53 @@ def synchronise(repo: JournalRepo, index: JournalIndex) -> None:
     else:
         log.warning("the journal index names commit %s, which is not in the repository; rebuilding it", last[:10])
         index.rewrite(events_from_commits(repo, repo.commits_after(None)))
+
+
+def read_complete(path: Path) -> tuple[bytes, os.stat_result | None]:
+    """The index's complete lines as bytes, and the file's status (None when it is missing)."""
+    try:
+        with open(path, "rb") as handle:
+            status = os.fstat(handle.fileno())
+            data = handle.read()
+    except FileNotFoundError:
+        return b"", None
+    return data[: data.rfind(b"\n") + 1], status
+
+
+def parse_lines(data: bytes) -> list[dict[str, Any]]:
+    """Parse index lines. Raises IndexCorrupt when one is not a JSON object."""
+    events = []
+    for number, raw in enumerate(data.splitlines(), start=1):
+        try:
+            event = json.loads(raw)
+        except ValueError as error:
+            raise IndexCorrupt(f"index line {number} is not JSON ({error})") from None
+        if not isinstance(event, dict):
+            raise IndexCorrupt(f"index line {number} is not a JSON object")
+        events.append(event)
+    return events
+
+
+def lesson_lines(data: bytes, lesson_id: str) -> bytes:
+    """The lines that mention the lesson, found without parsing the others.
+
+    Every line is written by `json.dumps` with the same settings, so a lesson's lines contain
+    its `"lesson": "<id>"` pair verbatim; callers still check the parsed value.
+    """
+    marker = json.dumps({"lesson": lesson_id}, ensure_ascii=False)[1:-1].encode("utf-8")
+    return b"".join(line + b"\n" for line in data.splitlines() if marker in line)
+
+
+def last_commit_in(data: bytes) -> str | None:
+    """The commit named by the last line that names one."""
+    end = len(data)
+    while end > 0:
+        start = data.rfind(b"\n", 0, end - 1) + 1
+        line = data[start:end]
+        if b'"commit"' in line:
+            try:
+                return json.loads(line).get("commit")
+            except (ValueError, AttributeError):
+                return None
+        end = start
+    return None

@@ -188,12 +188,25 @@ def attempt_record(
         "duration_s": round(result.duration_s, 3),
         "hints_shown": hints_shown,
         "solution_revealed": solution_revealed,
-        "environment": dict(getattr(result, "environment", None) or {}),
+        "environment": reported_environment(result),
         "files": file_entries(snapshot),
         "snapshot": snapshot_kind,
         "files_changed_during_check": changed,
         "events": [],
     }
+
+
+def reported_environment(result: CheckResult) -> dict[str, Any]:
+    """The environment a remote run reported as `result.environment`, with a `device` key added.
+
+    `CheckResult` has no environment field, so a remote runner sets the attribute, e.g. to
+    {"python", "torch", "cuda", "gpus": [names]}. A local run leaves it unset; the writer fills it in.
+    """
+    environment = dict(getattr(result, "environment", None) or {})
+    if environment and not environment.get("device"):
+        gpus = environment.get("gpus") or []
+        environment["device"] = f"cuda:0 ({gpus[0]})" if gpus and environment.get("cuda") else "cpu"
+    return environment
 
 
 def _torch_cuda_version() -> str | None:

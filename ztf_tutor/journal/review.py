@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -15,7 +16,15 @@ from ..errors import ZtfError
 from ..progress import IDLE_GAP_S
 from ..verdict import PASS
 from ..workspace import Workspace
-from .index import IndexCorrupt, JournalIndex, synchronise
+from .index import (
+    IndexCorrupt,
+    JournalIndex,
+    last_commit_in,
+    lesson_lines,
+    parse_lines,
+    read_complete,
+    synchronise,
+)
 from .repo import JournalRepo
 from .writer import index_path, journal_dir, writer_for
 
@@ -51,13 +60,20 @@ class HintShown:
 
 @dataclass
 class LessonJournal:
-    """A lesson's timeline and totals. Times are seconds; `*_at` are Unix timestamps."""
+    """A lesson's timeline and totals. Times are seconds; `*_at` are Unix timestamps.
+
+    `attempts` is empty in a summary (see summary.py), whose counts are still complete.
+    """
 
     lesson: str
     title: str = ""
     phase: int = 0
     phase_title: str = ""
     attempts: list[AttemptSummary] = field(default_factory=list)
+    attempt_count: int = 0
+    failed_count: int = 0
+    pass_count: int = 0
+    first_pass_number: int | None = None
     first_activity_at: float | None = None
     first_attempt_at: float | None = None
     first_pass_at: float | None = None
@@ -70,27 +86,27 @@ class LessonJournal:
     reflection_count: int = 0
 
     @property
-    def attempt_count(self) -> int:
-        return len(self.attempts)
-
-    @property
-    def failed_count(self) -> int:
-        return sum(attempt.status != PASS for attempt in self.attempts)
-
-    @property
-    def pass_count(self) -> int:
-        return sum(attempt.status == PASS for attempt in self.attempts)
-
-    @property
     def first_pass(self) -> AttemptSummary | None:
-        return next((attempt for attempt in self.attempts if attempt.status == PASS), None)
+        if self.first_pass_number is None or not self.attempts:
+            return None
+        return self.attempts[self.first_pass_number - 1]
+
+    @property
+    def passed(self) -> bool:
+        return self.first_pass_number is not None
 
     def to_json(self, include_attempts: bool = True) -> dict[str, Any]:
         data = asdict(self)
-        data.update(attempt_count=self.attempt_count, failed_count=self.failed_count, pass_count=self.pass_count)
         if not include_attempts:
             data.pop("attempts")
         return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> LessonJournal:
+        known = {key: data[key] for key in cls.__dataclass_fields__ if key in data}
+        known["attempts"] = [AttemptSummary(**attempt) for attempt in known.get("attempts", [])]
+        known["hints"] = [HintShown(**hint) for hint in known.get("hints", [])]
+        return cls(**known)
 
 
 @dataclass
@@ -154,22 +170,42 @@ def active_seconds(intervals: list[tuple[float, float]], start: float = -math.in
     return total
 
 
-def load_events(workspace: Workspace) -> list[dict[str, Any]]:
-    """Return the journal's events, oldest first, after bringing the index in line with git."""
+def synced_index(workspace: Workspace, force: bool = False) -> tuple[bytes, os.stat_result | None]:
+    """Return the index's complete lines and file status, after bringing the index in line with git.
+
+    Jobs this process queued are written first, because the caller expects to see them. The
+    index is synchronised under the journal lock when its last commit is not git's HEAD, or
+    always when `force` is set (after a caller found a corrupt line).
+    """
     writer = writer_for(workspace)
-    # Jobs this process queued are part of what the caller expects to see.
     writer.flush()
-    index = JournalIndex(index_path(workspace.tutor_dir))
+    path = index_path(workspace.tutor_dir)
+    data, status = read_complete(path)
     repo = JournalRepo(journal_dir(workspace.tutor_dir))
-    try:
-        index.refresh()
-        in_step = index.last_commit() == (repo.head() if repo.exists() else None)
-    except IndexCorrupt:
-        in_step = False
-    if not in_step:
+    if force or last_commit_in(data) != (repo.head() if repo.exists() else None):
         with writer.lock.held():
-            synchronise(repo, index)
-    return index.events
+            synchronise(repo, JournalIndex(path))
+        data, status = read_complete(path)
+    return data, status
+
+
+def load_events(workspace: Workspace, lesson_id: str | None = None) -> list[dict[str, Any]]:
+    """Return the journal's events (only the lesson's when given), oldest first."""
+    data, _ = synced_index(workspace)
+    for force in (False, True):
+        if force:
+            data, _ = synced_index(workspace, force=True)
+        selected = lesson_lines(data, lesson_id) if lesson_id is not None else data
+        try:
+            events = parse_lines(selected)
+        except IndexCorrupt:
+            if force:
+                raise
+            continue
+        if lesson_id is None:
+            return events
+        return [event for event in events if event.get("lesson") == lesson_id]
+    return []
 
 
 def build_lessons(events: list[dict[str, Any]], workspace: Workspace | None = None) -> JournalOverview:
@@ -180,7 +216,7 @@ def build_lessons(events: list[dict[str, Any]], workspace: Workspace | None = No
         if isinstance(lesson_id, str) and isinstance(event.get("at"), (int, float)):
             grouped.setdefault(lesson_id, []).append(event)
     lessons = [_lesson_journal(lesson_id, members) for lesson_id, members in grouped.items()]
-    _attach_curriculum(lessons)
+    attach_curriculum(lessons)
     if workspace is not None:
         for lesson in lessons:
             lesson.reflections = read_reflections(workspace, lesson.lesson)
@@ -213,8 +249,13 @@ def _lesson_journal(lesson_id: str, events: list[dict[str, Any]]) -> LessonJourn
     journal.time_on_task_s = active_seconds(intervals)
     if journal.attempts:
         journal.first_attempt_at = journal.attempts[0].started_at
+    journal.attempt_count = len(journal.attempts)
+    journal.pass_count = sum(attempt.status == PASS for attempt in journal.attempts)
+    journal.failed_count = journal.attempt_count - journal.pass_count
 
-    first_pass = journal.first_pass
+    first_pass = next((attempt for attempt in journal.attempts if attempt.status == PASS), None)
+    if first_pass is not None:
+        journal.first_pass_number = first_pass.number
     if first_pass is not None:
         journal.first_pass_at = first_pass.finished_at
         journal.time_to_pass_s = active_seconds(intervals, end=first_pass.finished_at)
@@ -247,7 +288,7 @@ def _attempt_summary(number: int, event: dict[str, Any]) -> AttemptSummary:
     )
 
 
-def _attach_curriculum(lessons: list[LessonJournal]) -> None:
+def attach_curriculum(lessons: list[LessonJournal]) -> None:
     """Fill in titles and phases, and sort lessons in curriculum order (unknown ones last)."""
     from ..curriculum import curriculum
 
@@ -275,13 +316,13 @@ def read_reflections(workspace: Workspace, lesson_id: str) -> str:
 
 
 def journal_overview(workspace: Workspace) -> JournalOverview:
-    """Build every lesson's timeline and times."""
+    """Build every lesson's timeline and times, with every attempt (see summary.py for totals only)."""
     return build_lessons(load_events(workspace), workspace)
 
 
 def lesson_journal(workspace: Workspace, lesson_id: str) -> LessonJournal:
     """Build one lesson's timeline and times (empty when nothing is recorded yet)."""
-    events = [event for event in load_events(workspace) if event.get("lesson") == lesson_id]
+    events = load_events(workspace, lesson_id)
     overview = build_lessons(events, workspace)
     return overview.lesson(lesson_id) or LessonJournal(lesson_id)
 

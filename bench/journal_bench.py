@@ -6,7 +6,8 @@ Steps, each timed on this machine:
   1. record ATTEMPTS attempts spread over LESSONS lessons with `attempts.record_attempt` (one git
      commit each, written by the background writer), flushing every 100;
   2. run `ztf journal`, `ztf journal --json` and `ztf journal LESSON` as child processes, RUNS
-     times each, and report the median and the fastest run. Each includes Python's start-up;
+     times each, and report the median and the fastest run. Each includes Python's start-up.
+     Then time `ztf journal` with its per-lesson summary cache deleted before each run;
   3. delete the index and time the `ztf journal --json` that rebuilds it from git;
   4. report the repository's object count and size (`git count-objects -v`).
 Lessons other than the curriculum's are copies of lesson 1.2 with other ids, so the index and
@@ -32,6 +33,7 @@ sys.path.insert(0, str(REPO))
 from ztf_tutor.attempts import record_activity, record_attempt  # noqa: E402
 from ztf_tutor.curriculum import curriculum  # noqa: E402
 from ztf_tutor.journal import flush_journal, index_path, journal_dir  # noqa: E402
+from ztf_tutor.journal.summary import summary_path  # noqa: E402
 from ztf_tutor.verdict import FAIL, PASS, CheckResult, CriterionResult  # noqa: E402
 from ztf_tutor.workspace import init_workspace  # noqa: E402
 
@@ -97,18 +99,25 @@ def main() -> None:
     parser.add_argument("--attempts", type=int, default=10_000, help="attempts to record (default: 10000)")
     parser.add_argument("--lessons", type=int, default=50, help="lessons to spread them over (default: 50)")
     parser.add_argument("--runs", type=int, default=5, help="timed runs of each command (default: 5)")
+    parser.add_argument("--keep", metavar="DIR", type=Path,
+                        help="use and keep this folder; a second run on it skips recording (default: a temporary folder)")
     options = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="ztf-journal-bench-") as folder:
-        root = Path(folder)
+        root = options.keep.resolve() if options.keep else Path(folder)
         for variable, name in (("ZTF_CONFIG_DIR", "config"), ("ZTF_STATE_DIR", "state"), ("ZTF_DATA_DIR", "data")):
             os.environ[variable] = str(root / name)
+        recorded = index_path(root / "ws" / ".ztf").exists()
         workspace, _ = init_workspace(root / "ws", remember=False)
         env = dict(os.environ, PYTHONPATH=str(REPO), COLUMNS="160")
         print(f"machine: {machine()}")
 
-        seconds = record_attempts(workspace, options.attempts, options.lessons)
-        print(f"record {options.attempts:,} attempts: {seconds:.1f} s ({seconds / options.attempts * 1000:.1f} ms per attempt)")
+        if recorded:
+            print(f"reusing the attempts recorded in {workspace.root}")
+        else:
+            seconds = record_attempts(workspace, options.attempts, options.lessons)
+            print(f"record {options.attempts:,} attempts: {seconds:.1f} s "
+                  f"({seconds / options.attempts * 1000:.1f} ms per attempt)")
 
         workspace_option = ["-w", str(workspace.root)]
         rows = [
@@ -121,7 +130,13 @@ def main() -> None:
             timings = time_command(args, options.runs, env)
             print(f"{label:<40} median {statistics.median(timings):.3f} s, fastest {min(timings):.3f} s")
 
-        index_path(workspace.tutor_dir).unlink()
+        cold = []
+        for _ in range(options.runs):
+            summary_path(workspace).unlink(missing_ok=True)
+            cold += time_command(["journal", *workspace_option], 1, env)
+        print(f"{'ztf journal, summary cache deleted':<40} median {statistics.median(cold):.3f} s, fastest {min(cold):.3f} s")
+
+        index_path(workspace.tutor_dir).rename(root / "index-backup.jsonl")
         rebuild = time_command(["journal", "--json", *workspace_option], 1, env)[0]
         print(f"{'ztf journal --json rebuilding the index':<40} {rebuild:.3f} s")
 

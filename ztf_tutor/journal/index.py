@@ -12,8 +12,9 @@
 Git is the source of truth: every attempt and reflection line names its commit, and the attempt
 commits also carry the activity, hint and reveal events that preceded them. So a missing or
 corrupt index is rebuilt from git, losing only the events after the last attempt. Writers append
-while holding the journal lock; readers take no lock and ignore a last line without its newline,
-which is an append still in progress (or cut short by a kill, which the next writer truncates).
+while holding the journal lock. Readers take no lock and ignore a last line without its newline,
+because it is an append still in progress or one cut short by a kill, which the next writer
+truncates.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ class IndexCorrupt(Exception):
 
 
 def attempt_line(record: dict[str, Any], sha: str) -> dict[str, Any]:
-    """The index line of an attempt record committed as `sha`."""
+    """Build the index line of an attempt record committed as `sha`."""
     line = {"kind": "attempt", "at": record["started_at"], "end": record["finished_at"]}
     line.update({key: record.get(key) for key in ATTEMPT_LINE_KEYS})
     line["commit"] = sha
@@ -112,7 +113,7 @@ class JournalIndex:
         self.offset = len(payload.encode("utf-8"))
 
     def pending_events(self, lesson_id: str) -> list[dict[str, Any]]:
-        """The lesson's activity, hint and reveal events since its last attempt, oldest first."""
+        """Return the lesson's activity, hint and reveal events since its last attempt, oldest first."""
         found = []
         for event in reversed(self.events):
             if event.get("lesson") != lesson_id:
@@ -126,7 +127,7 @@ class JournalIndex:
 
 
 def events_from_commits(repo: JournalRepo, commits: list[CommitInfo]) -> list[dict[str, Any]]:
-    """Index lines for these commits, read back from the records they contain."""
+    """Build index lines for these commits from the records they contain."""
     wanted = {}
     for commit in commits:
         for path in commit.paths:
@@ -176,7 +177,7 @@ def synchronise(repo: JournalRepo, index: JournalIndex) -> None:
 
 
 def read_complete(path: Path) -> tuple[bytes, os.stat_result | None]:
-    """The index's complete lines as bytes, and the file's status (None when it is missing)."""
+    """Read the index's complete lines as bytes, with the file's status (None when it is missing)."""
     try:
         with open(path, "rb") as handle:
             status = os.fstat(handle.fileno())
@@ -201,7 +202,7 @@ def parse_lines(data: bytes) -> list[dict[str, Any]]:
 
 
 def lesson_lines(data: bytes, lesson_id: str) -> bytes:
-    """The lines that mention the lesson, found without parsing the others.
+    """Select the lines that mention the lesson without parsing the others.
 
     Every line is written by `json.dumps` with the same settings, so a lesson's lines contain
     its `"lesson": "<id>"` pair verbatim; callers still check the parsed value.
@@ -211,7 +212,7 @@ def lesson_lines(data: bytes, lesson_id: str) -> bytes:
 
 
 def last_commit_in(data: bytes) -> str | None:
-    """The commit named by the last line that names one."""
+    """Return the commit named by the last line that names one."""
     end = len(data)
     while end > 0:
         start = data.rfind(b"\n", 0, end - 1) + 1

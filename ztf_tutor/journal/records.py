@@ -84,7 +84,7 @@ def snapshot_files(workspace_root: Path, lesson: Lesson) -> Snapshot:
 
 
 def snapshot_for(workspace_root: Path, lesson: Lesson, result: CheckResult) -> tuple[Snapshot, str]:
-    """The snapshot to record with `result`, and whether it was taken before or after the run."""
+    """Return the snapshot to record with `result`, and whether it was taken before or after the run."""
     with _snapshots_lock:
         kept = _snapshots.pop((str(workspace_root.resolve()), lesson.id), None)
     if kept is not None and (not result.source_mtimes or kept.matches(result.source_mtimes)):
@@ -93,7 +93,7 @@ def snapshot_for(workspace_root: Path, lesson: Lesson, result: CheckResult) -> t
 
 
 def lesson_slug(lesson: Lesson) -> str:
-    """The short name in the lesson's file name: "micrograd" for 1.2-micrograd.md."""
+    """Return the short name in the lesson's file name: "micrograd" for 1.2-micrograd.md."""
     stem = lesson.path.stem
     prefix = f"{lesson.id}-"
     return stem[len(prefix):] if stem.startswith(prefix) else stem
@@ -112,7 +112,7 @@ def _shorten(text: str, limit: int = SUBJECT_DETAIL_MAX) -> str:
 
 
 def commit_subject(lesson: Lesson, result: CheckResult) -> str:
-    """One line for `git log`: "1.2 micrograd: fail 3/5, tanh's gradient matches PyTorch"."""
+    """Format the `git log` subject: "1.2 micrograd: fail 3/5, tanh's gradient matches PyTorch"."""
     head = f"{lesson.id} {lesson_slug(lesson)}"
     counts = result.counts()
     if result.status == ERROR and result.message:
@@ -123,7 +123,7 @@ def commit_subject(lesson: Lesson, result: CheckResult) -> str:
 
 
 def commit_body(record: dict[str, Any]) -> str:
-    """The commit message body: where and how the check ran, then one line per criterion."""
+    """Format the commit message body: where and how the check ran, then one line per criterion."""
     lines = [
         f"tier {record['tier']}, ran {record['where']} on {record['environment'].get('device') or 'unknown device'}, "
         f"trigger {record['trigger']}, {record['duration_s']:.1f} s, hints shown {record['hints_shown']}",
@@ -197,7 +197,7 @@ def attempt_record(
 
 
 def reported_environment(result: CheckResult) -> dict[str, Any]:
-    """The environment a remote run reported as `result.environment`, with a `device` key added.
+    """Return the environment a remote run reported as `result.environment`, with a `device` key added.
 
     `CheckResult` has no environment field, so a remote runner sets the attribute, e.g. to
     {"python", "torch", "cuda", "gpus": [names]}. A local run leaves it unset; the writer fills it in.

@@ -1,7 +1,7 @@
 """Reading the journal back: per-lesson timelines, time on task, one attempt's record and diffs.
 
-Everything here reads the index (see index.py), which is fast at any size; only an attempt's
-full record, its files and diffs come from git. Nothing here prints.
+Timelines and times come from the index (see index.py), so nothing walks git history. Only an
+attempt's full record, its files and diffs come from git. Nothing here prints.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import ZtfError
@@ -96,8 +96,12 @@ class LessonJournal:
         return self.first_pass_number is not None
 
     def to_json(self, include_attempts: bool = True) -> dict[str, Any]:
-        data = asdict(self)
-        if not include_attempts:
+        # Shallow copies: `asdict` deep-copies every attempt, which is slow for thousands of them.
+        data = {name: getattr(self, name) for name in self.__dataclass_fields__}
+        data["hints"] = [dict(vars(hint)) for hint in self.hints]
+        if include_attempts:
+            data["attempts"] = [dict(vars(attempt)) for attempt in self.attempts]
+        else:
             data.pop("attempts")
         return data
 

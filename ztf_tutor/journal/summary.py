@@ -5,7 +5,7 @@ attempts, together with the index file's inode, length and modification time it 
 from. The index only grows by appended lines, so a reader parses just the lines added since,
 and recomputes only the lessons those lines mention, each from its own lines (found by a byte
 search, see `index.lesson_lines`). Any other change to the index (a rebuild, a truncation)
-recomputes every lesson. The cache is a convenience: deleting it is always safe.
+recomputes every lesson. Deleting the cache is safe, because the next reader recomputes it from the index.
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ def _read_cache(path: Path) -> dict[str, Any] | None:
 
 
 def _recompute(data: bytes, lesson_ids: set[str] | None) -> dict[str, dict[str, Any]]:
-    """Totals of the given lessons (every lesson when None), from the index bytes."""
+    """Compute the totals of the given lessons (every lesson when None) from the index bytes."""
     if lesson_ids is None:
         lessons = build_lessons(parse_lines(data)).lessons
     else:

@@ -152,11 +152,17 @@ class JournalWriter:
                     self._repaired = True
                 synchronise(repo, index)
                 for job in batch:
-                    self._apply_with_retry(repo, index, job)
+                    try:
+                        self._apply_with_retry(repo, index, job)
+                    except Exception as error:  # one bad job must not cost the rest of the batch
+                        self._note_error(error, type(job).__name__)
         except Exception as error:  # the journal must never take the tutor down
-            self.errors += 1
-            self.last_error = f"{type(error).__name__}: {error}"
-            log.exception("journal write failed in %s", self.tutor_dir)
+            self._note_error(error, f"batch of {len(batch)} jobs")
+
+    def _note_error(self, error: Exception, what: str) -> None:
+        self.errors += 1
+        self.last_error = f"{type(error).__name__}: {error}"
+        log.error("journal write failed in %s (%s): %s", self.tutor_dir, what, self.last_error, exc_info=error)
 
     def _apply_with_retry(self, repo: JournalRepo, index: JournalIndex, job: Job) -> None:
         try:

@@ -117,8 +117,10 @@ class JournalRepo:
             self.path.mkdir(parents=True, exist_ok=True)
             git.Git(str(self.path)).execute(["git", "init", "-q", f"--initial-branch={BRANCH}", str(self.path)])
             log.info("created the journal repository %s", self.path)
+        current = dict(line.split("=", 1) for line in self.run("config", "--local", "--list").splitlines() if "=" in line)
         for key, value in LOCAL_CONFIG.items():
-            self.run("config", key, value)
+            if current.get(key.lower()) != value:
+                self.run("config", key, value)
         self.repair()
 
     def repair(self) -> None:

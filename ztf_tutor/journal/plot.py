@@ -30,6 +30,8 @@ def plot_overview(overview: JournalOverview, path: Path) -> Path:
     labels = [lesson.lesson for lesson in overview.lessons]
     minutes = [lesson.time_on_task_s / 60 for lesson in overview.lessons]
     time_axes.bar(labels, minutes, color="#4c72b0")
+    if len(labels) > 12:
+        time_axes.tick_params(axis="x", labelrotation=90, labelsize=8)
     time_axes.set_title("Active time per lesson")
     time_axes.set_xlabel("lesson")
     time_axes.set_ylabel("minutes")

@@ -125,6 +125,8 @@ class JournalOverview:
 
     @property
     def total_time_s(self) -> float:
+        # NOTE: a sum of per-lesson times, so minutes spent on two lessons at once (saves in one
+        # while another's check runs) count twice.
         return sum(lesson.time_on_task_s for lesson in self.lessons)
 
     def lesson(self, lesson_id: str) -> LessonJournal | None:
@@ -305,7 +307,12 @@ def attach_curriculum(lessons: list[LessonJournal]) -> None:
         if lesson is not None:
             journal.title, journal.phase, journal.phase_title = lesson.title, lesson.phase, lesson.phase_title
     order = {lesson_id: position for position, lesson_id in enumerate(known)}
-    lessons.sort(key=lambda journal: (order.get(journal.lesson, len(order)), journal.lesson))
+    lessons.sort(key=lambda journal: (order.get(journal.lesson, len(order)), _numeric_key(journal.lesson)))
+
+
+def _numeric_key(lesson_id: str) -> tuple[tuple[int, int | str], ...]:
+    """Sort "1.10" after "1.9"; parts that are not numbers sort after numbers, as text."""
+    return tuple((0, int(part)) if part.isdigit() else (1, part) for part in lesson_id.split("."))
 
 
 def read_reflections(workspace: Workspace, lesson_id: str) -> str:

@@ -345,3 +345,21 @@ def test_summary_cache_matches_full(workspace: Workspace) -> None:
     assert totals_of(journal_summary(workspace)) == totals_of(journal_overview(workspace))
     (workspace.tutor_dir / "journal-summary.json").write_text("{ broken", encoding="utf-8")
     assert totals_of(journal_summary(workspace)) == totals_of(journal_overview(workspace))
+
+
+def test_solution_reveal_recorded(workspace: Workspace) -> None:
+    from ztf_tutor.attempts import record_solution_reveal
+
+    lesson = curriculum().lesson("1.2")
+    record_attempt(workspace, lesson, synthetic_result(FAIL, 1, started_at=time.time()))
+    record_solution_reveal(workspace, lesson)
+    record_attempt(workspace, lesson, synthetic_result(PASS, 5, started_at=time.time()))
+    assert flush_journal(workspace, timeout=60)
+    journal = lesson_journal(workspace, "1.2")
+    assert journal.solution_revealed_at is not None
+    assert journal.attempts[0].started_at < journal.solution_revealed_at < journal.attempts[1].started_at
+    first = attempt_detail(workspace, "1.2", "1").record
+    second = attempt_detail(workspace, "1.2", "2").record
+    assert first["solution_revealed"] is False
+    assert second["solution_revealed"] is True
+    assert [event["kind"] for event in second["events"]] == ["reveal"]

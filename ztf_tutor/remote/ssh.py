@@ -1,0 +1,174 @@
+"""Run commands on a remote through the system OpenSSH client.
+
+ztf passes only what it needs on the command line (BatchMode, timeouts and what the remote's
+table sets), so the learner's ~/.ssh/config, agent and jump hosts keep working. Every remote
+command is a POSIX shell string whose paths and names go through shlex.quote.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+from ..errors import ZtfError
+from .config import Remote
+
+log = logging.getLogger(__name__)
+
+SSH_FAILED = 255  # ssh's own exit status for a connection or login failure
+CONNECT_TIMEOUT_S = 15
+# The client notices a dead connection after about ServerAliveInterval * ServerAliveCountMax seconds.
+ALIVE_INTERVAL_S = 15
+ALIVE_COUNT = 4
+
+UNREACHABLE_SIGNS = (
+    "connection refused", "no route to host", "connection timed out", "operation timed out",
+    "could not resolve hostname", "name or service not known", "network is unreachable",
+    "nodename nor servname", "temporary failure in name resolution",
+)
+AUTH_SIGNS = ("permission denied", "too many authentication failures", "no supported authentication methods")
+HOST_KEY_SIGNS = ("host key verification failed", "remote host identification has changed")
+DISK_FULL_SIGNS = ("no space left on device", "disk quota exceeded")
+LOST_SIGNS = ("connection closed", "connection reset", "broken pipe", "timeout, server", "closed by remote host")
+
+
+class RemoteError(ZtfError):
+    """A remote could not do its part; never a verdict on the learner's code."""
+
+    title = "Remote problem"
+
+
+class UnreachableError(RemoteError):
+    title = "Remote unreachable"
+
+
+class AuthenticationError(RemoteError):
+    title = "Remote login failed"
+
+
+class DiskFullError(RemoteError):
+    title = "Remote disk full"
+
+
+class ConnectionLostError(RemoteError):
+    title = "Connection lost"
+
+
+def quote_ssh_value(value: str) -> str:
+    """Quote a value for `ssh -o Key=VALUE`, which splits on spaces like a config file line."""
+    if not any(character.isspace() or character == '"' for character in value):
+        return value
+    return '"' + value.replace('"', "") + '"'
+
+
+def control_dir() -> Path:
+    """Folder of multiplexing sockets; short, because a socket path has about 100 bytes at most."""
+    folder = Path(tempfile.gettempdir()) / f"ztf-ssh-{os.getuid()}"
+    folder.mkdir(mode=0o700, exist_ok=True)
+    return folder
+
+
+class SshClient:
+    """Builds ssh command lines for one remote and runs them."""
+
+    def __init__(self, remote: Remote, executable: str | None = None) -> None:
+        self.remote = remote
+        self.executable = executable or shutil.which("ssh")
+        if self.executable is None:
+            raise RemoteError("The ssh command was not found on this machine.",
+                              hint="Install the OpenSSH client (e.g. `apt install openssh-client`).")
+
+    def options(self) -> list[str]:
+        """Every ssh option but the destination; also used as rsync's remote shell."""
+        args = [
+            "-o", "BatchMode=yes",
+            "-o", f"ConnectTimeout={CONNECT_TIMEOUT_S}",
+            "-o", f"ServerAliveInterval={ALIVE_INTERVAL_S}",
+            "-o", f"ServerAliveCountMax={ALIVE_COUNT}",
+        ]
+        if self.remote.port:
+            args += ["-p", str(self.remote.port)]
+        if self.remote.identity:
+            args += ["-i", str(Path(self.remote.identity).expanduser())]
+        if self.remote.multiplex:
+            control_path = quote_ssh_value(str(control_dir() / "%C"))
+            args += ["-o", "ControlMaster=auto", "-o", f"ControlPath={control_path}", "-o", "ControlPersist=60"]
+        for option in self.remote.options:
+            args += ["-o", option]
+        return args
+
+    def argv(self, command: str) -> list[str]:
+        """The full ssh command line that runs COMMAND (a shell string) on the remote."""
+        assert self.executable is not None
+        return [self.executable, *self.options(), self.remote.destination, command]
+
+    def run(self, command: str, *, input: bytes | None = None, timeout: float | None = 120) -> subprocess.CompletedProcess:
+        """Run a command to completion, capturing its output; raises on ssh's own failures."""
+        log.debug("ssh %s: %s", self.remote.name, command)
+        try:
+            completed = subprocess.run(self.argv(command), input=input, capture_output=True, timeout=timeout,
+                                       stdin=None if input is not None else subprocess.DEVNULL)
+        except subprocess.TimeoutExpired:
+            raise ConnectionLostError(
+                f"{self.remote.name} ({self.remote.label}) did not answer within {timeout:g} s.",
+                hint=f"Check the machine and your network, then run `ztf remote test {self.remote.name}`.",
+            ) from None
+        self.raise_for_ssh(completed.returncode, completed.stderr.decode("utf-8", "replace"))
+        return completed
+
+    def popen(self, command: str, **kwargs) -> subprocess.Popen:
+        """Start a command without waiting; the caller reads its stdout."""
+        log.debug("ssh %s (streaming): %s", self.remote.name, command)
+        return subprocess.Popen(self.argv(command), **kwargs)
+
+    def raise_for_ssh(self, returncode: int, stderr: str) -> None:
+        """Turn ssh's own failures (exit 255) and a full disk into errors with a next step."""
+        text = stderr.lower()
+        if any(sign in text for sign in DISK_FULL_SIGNS):
+            raise DiskFullError(
+                f"The disk of {self.remote.name} is full: writing to {self.remote.remote_dir} failed.",
+                hint=f"Free space there (`df -h` on the remote shows it), or pick another folder with "
+                     f"`ztf remote add {self.remote.name} {self.remote.destination} --dir DIR --replace`.",
+            )
+        if returncode != SSH_FAILED:
+            return
+        raise self.classify_failure(stderr)
+
+    def classify_failure(self, stderr: str) -> RemoteError:
+        """The error for a failed ssh connection, from what ssh printed."""
+        name, label = self.remote.name, self.remote.label
+        text = stderr.lower()
+        detail = last_line(stderr)
+        by_hand = f"`ssh{' -p ' + str(self.remote.port) if self.remote.port else ''} {self.remote.destination}`"
+        if any(sign in text for sign in UNREACHABLE_SIGNS):
+            return UnreachableError(
+                f"Cannot reach {name} at {label}: {detail}",
+                hint=f"Check that the machine is running and the address and port are right; try {by_hand}.",
+            )
+        if any(sign in text for sign in AUTH_SIGNS):
+            return AuthenticationError(
+                f"{name} ({label}) rejected the login: {detail}",
+                hint="ztf runs ssh with BatchMode=yes, so it cannot type a password or a key passphrase. "
+                     f"Load your key into the agent (`ssh-add KEYFILE`) or set it with --identity, then try {by_hand}.",
+            )
+        if any(sign in text for sign in HOST_KEY_SIGNS):
+            return RemoteError(
+                f"The host key of {name} ({label}) could not be verified: {detail}",
+                hint=f"Connect once by hand with {by_hand} to check and accept the host key.",
+            )
+        if any(sign in text for sign in LOST_SIGNS):
+            return ConnectionLostError(f"The connection to {name} ({label}) was lost: {detail}",
+                                       hint=f"Run `ztf remote test {name}` to check the connection.")
+        return RemoteError(f"ssh to {name} ({label}) failed: {detail or 'no message'}",
+                           hint=f"Try {by_hand} to see the problem.")
+
+
+def last_line(text: str) -> str:
+    """The last meaningful line ssh printed, without its known-hosts notices."""
+    lines = [line.strip() for line in text.splitlines()
+             if line.strip() and not line.startswith("Warning: Permanently added")]
+    return lines[-1] if lines else ""

@@ -35,7 +35,7 @@ POLL_S = 0.2
 CANCEL_GRACE_S = 5.0
 # A runner that has not written pids.json this long after the follower started never started.
 START_GRACE_S = 20.0
-FAULT_FRAME = re.compile(r'File "(?P<path>[^"]+)", line (?P<line>\d+) in (?P<function>\S+)')
+FAULT_FRAME = re.compile(r'File "(?P<path>.+?)", line (?P<line>\d+) in (?P<function>\S+)')
 
 DONE, TIMEOUT, CANCELLED, CRASHED, RUNNER_FAILED = "done", "timeout", "cancelled", "crashed", "runner_failed"
 

@@ -37,6 +37,8 @@ EXCLUDED_NAMES = ("*.swp", "*.swo", "*.swx", "*.swpx", "*~", ".#*", "#*#", ".*.k
                   "*.tmp", ".DS_Store", "*.pyc", "__pycache__", ".ipynb_checkpoints", ".ztf", ".git")
 # Check folder parts the run does not use: the reference solution and the known-bug variants.
 EXCLUDED_CHECK_PARTS = ("reference", "variants.toml")
+# Less free space than this after a failed copy means the disk was full.
+DISK_NEARLY_FULL = 1024 * 1024
 RSYNC_VANISHED = 24  # rsync: some source files vanished before they were transferred
 RSYNC_SAFE_WORD = re.compile(r"^[\w@%+=:,./-]+$")
 
@@ -129,6 +131,7 @@ def sync_rsync(client: SshClient, entries: list[SyncEntry]) -> None:
     if completed.returncode in (0, RSYNC_VANISHED):
         return
     client.raise_for_ssh(completed.returncode, stderr)
+    raise_if_disk_full(client)
     raise RemoteError(f"Copying your files to {remote.name} with rsync failed (exit {completed.returncode}): "
                       f"{stderr.strip()[-500:]}",
                       hint=f"Run `ztf remote test {remote.name}`, or set sync = \"tar\" for this remote.")
@@ -159,8 +162,18 @@ def sync_tar(client: SshClient, entries: list[SyncEntry]) -> None:
     if returncode == 0:
         return
     client.raise_for_ssh(returncode, stderr)
+    raise_if_disk_full(client)
     raise RemoteError(f"Copying your files to {remote.name} with tar failed (exit {returncode}): {stderr.strip()[-500:]}",
                       hint=f"Run `ztf remote test {remote.name}` to check the remote.")
+
+
+def raise_if_disk_full(client: SshClient) -> None:
+    """After a failed copy, check the remote's free space: rsync may fail on a full disk without saying why."""
+    folder = shlex.quote(client.remote.remote_dir)
+    completed = client.run(f"df -Pk {folder} | tail -n 1", timeout=60)
+    fields = completed.stdout.decode("utf-8", "replace").split()
+    if len(fields) >= 4 and fields[3].isdigit() and int(fields[3]) * 1024 < DISK_NEARLY_FULL:
+        client.raise_for_ssh(1, "No space left on device")
 
 
 def add_file(archive: tarfile.TarFile, name: str, path: Path) -> None:

@@ -419,6 +419,24 @@ def test_crash_on_remote(sshd: Sshd, tmp_path: Path, remote_dir: Path) -> None:
     assert attempts(workspace) == 0
 
 
+def test_runner_killed_is_crash(sshd: Sshd, tmp_path: Path, remote_dir: Path) -> None:
+    workspace = nasty_workspace(tmp_path, reference_plus("import time\ntime.sleep(300)"))
+    add_remote(sshd, "gpu", remote_dir)
+    process = start_check(workspace, "gpu")
+    wait_for_line(process, "Started job")
+    job = job_folder(remote_dir)
+    wait_for_file(job / "events.jsonl")
+    pids = json.loads((job / "pids.json").read_text())
+
+    os.kill(pids["runner"], signal.SIGKILL)  # as the out-of-memory killer would
+    _, err = process.communicate(timeout=60)
+
+    assert process.returncode == 2, err
+    assert "stopped without a verdict" in err
+    assert processes_in_groups({pids["runner_pgid"], pids["child_pgid"]}) == []
+    assert attempts(workspace) == 0
+
+
 def test_second_job_refused_while_running(sshd: Sshd, tmp_path: Path, remote_dir: Path) -> None:
     workspace = nasty_workspace(tmp_path, reference_plus("import time\ntime.sleep(300)"))
     add_remote(sshd, "gpu", remote_dir)

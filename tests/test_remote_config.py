@@ -108,6 +108,17 @@ def test_invalid_table_names_file_and_key() -> None:
     assert 'unknown key "flavour"' in raised.value.message
 
 
+def test_invalid_name_in_file_rejected() -> None:
+    path = locations.config_file()
+    path.parent.mkdir(parents=True)
+    path.write_text('[remotes."../x"]\nhost = "h"\n')
+
+    with pytest.raises(ConfigError) as raised:
+        load_remotes()
+
+    assert "the name is invalid" in raised.value.message
+
+
 def test_attach_without_job() -> None:
     run_ztf("remote", "add", "gpu1", "host.example.invalid")
 

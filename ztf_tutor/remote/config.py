@@ -103,6 +103,8 @@ def split_destination(destination: str) -> tuple[str | None, str]:
 
 def _validate(name: str, table: Any, path: Path) -> tuple[Remote | None, list[str]]:
     where = f"{path}: [remotes.{name}]"
+    if not NAME_PATTERN.match(name):
+        return None, [f"{where}: the name is invalid; use letters, digits, '-', '_' and '.'."]
     if not isinstance(table, dict):
         return None, [f"{where} must be a table, got {table!r}."]
     problems = []

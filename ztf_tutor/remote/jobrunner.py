@@ -333,6 +333,8 @@ def follow_job(job_dir: Path) -> int:
         if not runner_running(job_dir, began):
             if status_path.exists():
                 continue
+            # Without its runner nothing enforces the deadline, so the orphaned check must go too.
+            kill_group((read_json(job_dir / "pids.json") or {}).get("child_pgid"))
             emit({"event": "job_lost", "free_bytes": free_bytes(job_dir), "log": log_tail(job_dir)})
             return 0
         time.sleep(POLL_S)

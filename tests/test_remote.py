@@ -10,6 +10,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +20,9 @@ import pytest
 from tests.helpers import REPO, run_ztf
 from ztf_tutor.curriculum import curriculum
 from ztf_tutor.progress import Progress
+from ztf_tutor.remote.config import get_remote
+from ztf_tutor.remote.job import RemoteCheck
+from ztf_tutor.remote.ssh import ConnectionLostError
 from ztf_tutor.workspace import Workspace, init_workspace
 
 pytestmark = pytest.mark.slow
@@ -315,6 +319,35 @@ def test_cancel_leaves_no_process(sshd: Sshd, tmp_path: Path, remote_dir: Path) 
     assert process.returncode == 2
     assert "cancelled" in err
     assert attempts(workspace) == 0
+
+
+def test_api_detach_then_cancel(sshd: Sshd, tmp_path: Path, remote_dir: Path) -> None:
+    workspace = nasty_workspace(tmp_path, reference_plus("import time\ntime.sleep(300)"))
+    add_remote(sshd, "gpu", remote_dir)
+    events: list[dict] = []
+    check = RemoteCheck(get_remote("gpu"), workspace.root, curriculum().lesson("1.2"), "full", on_event=events.append)
+    check.start()
+    outcome: list[BaseException] = []
+
+    def wait() -> None:
+        try:
+            check.wait()
+        except ConnectionLostError as error:
+            outcome.append(error)
+
+    waiter = threading.Thread(target=wait)
+    waiter.start()
+    deadline = time.monotonic() + 60
+    while not any(event.get("event") == "start" for event in events):
+        assert time.monotonic() < deadline, "no criterion started"
+        time.sleep(0.1)
+    check.detach()
+    waiter.join(timeout=30)
+
+    assert len(outcome) == 1
+    assert "ztf remote attach gpu" in str(outcome[0])
+    assert check.cancel() is True
+    assert check.cancel() is False
 
 
 # --- errors a learner understands -----------------------------------------------------------------

@@ -14,7 +14,16 @@ from ..attempts import record_attempt
 from ..config import Settings
 from ..curriculum import Lesson, curriculum
 from ..errors import ZtfError
-from ..remote.config import SYNC_MODES, Remote, check_name, get_remote, load_remotes, remove_remote, save_remote, split_destination
+from ..remote.config import (
+    SYNC_MODES,
+    Remote,
+    check_name,
+    get_remote,
+    load_remotes,
+    remove_remote,
+    save_remote,
+    split_destination,
+)
 from ..remote.job import RemoteCheck, cancel, follow, load_record, probe, require_torch, save_record
 from ..remote.ssh import SshClient
 from ..verdict import PASS, CheckResult
@@ -180,7 +189,9 @@ def run_remote_check(args: argparse.Namespace, workspace: Workspace, lesson: Les
 
 def report(workspace: Workspace, lesson: Lesson, result: CheckResult, args: argparse.Namespace, record) -> int:
     """Record the verdict once, print it and return the exit code."""
-    from .check import print_verdict  # check.py imports this module lazily; import back the same way
+    from .check import (
+        print_verdict,  # check.py imports this module lazily; import back the same way
+    )
 
     if not record.recorded:
         record_attempt(workspace, lesson, result, trigger="remote")

@@ -23,13 +23,20 @@ from typing import Any
 from .. import locations
 from ..config import Settings, load_settings
 from ..curriculum import Lesson
-from ..runner import limits_for, lesson_mtimes
+from ..runner import lesson_mtimes, limits_for
 from ..verdict import CheckResult
 from ..workspace import write_json_atomic
 from . import jobrunner
 from .config import Remote
-from .ssh import (AuthenticationError, ConnectionLostError, DiskFullError, RemoteError, SshClient,
-                  UnreachableError, last_line)
+from .ssh import (
+    AuthenticationError,
+    ConnectionLostError,
+    DiskFullError,
+    RemoteError,
+    SshClient,
+    UnreachableError,
+    last_line,
+)
 from .sync import sync, sync_entries
 
 log = logging.getLogger(__name__)
@@ -177,7 +184,7 @@ def probe_failure(remote: Remote, returncode: int, stderr: str) -> RemoteError:
                  f"`ztf remote add {remote.name} {remote.destination} --python /path/to/python3 --replace`.",
         )
     return RemoteError(f"Preparing {remote.dir} on {remote.name} failed (exit {returncode}): {detail or 'no message'}",
-                       hint=f"Check that the folder can be created there, or pick another one with --dir.")
+                       hint="Check that the folder can be created there, or pick another one with --dir.")
 
 
 def require_torch(remote: Remote, info: RemoteInfo) -> None:
@@ -228,6 +235,7 @@ class RemoteCheck:
         self.on_event = on_event
         self.on_status = on_status or (lambda text: None)
         self.record: JobRecord | None = None
+        self._follower: subprocess.Popen | None = None
 
     def start(self) -> JobRecord:
         """Probe the remote, sync the files and start the detached job."""
@@ -267,7 +275,20 @@ class RemoteCheck:
     def wait(self) -> CheckResult:
         """Follow the job to its verdict; raises a RemoteError when there is none to record."""
         assert self.record is not None, "call start() first"
-        return follow(self.client, self.record, self.on_event)
+        return follow(self.client, self.record, self.on_event, on_follower=self._keep_follower)
+
+    def _keep_follower(self, process: subprocess.Popen) -> None:
+        self._follower = process
+
+    def detach(self) -> None:
+        """Stop following and leave the job running; `wait()` then raises ConnectionLostError."""
+        if self._follower is not None and self._follower.poll() is None:
+            self._follower.terminate()
+
+    def cancel(self) -> bool:
+        """Kill the job on the remote; True when it was still running."""
+        assert self.record is not None, "call start() first"
+        return cancel(self.client, self.record)
 
 
 def launch(client: SshClient, record: JobRecord, spec: dict[str, Any]) -> None:
@@ -283,11 +304,14 @@ def launch(client: SshClient, record: JobRecord, spec: dict[str, Any]) -> None:
     client.run(command, input=json.dumps(spec).encode("utf-8"), timeout=120)
 
 
-def follow(client: SshClient, record: JobRecord, on_event: EventCallback | None = None) -> CheckResult:
+def follow(client: SshClient, record: JobRecord, on_event: EventCallback | None = None, *,
+           on_follower: Callable[[subprocess.Popen], None] | None = None) -> CheckResult:
     """Stream the job's events until it ends, and turn its end into a verdict or an error."""
     remote = client.remote
     process = client.popen(jobrunner_command(remote, "follow", record.job_dir),
                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    if on_follower is not None:
+        on_follower(process)
     assert process.stdout is not None and process.stderr is not None
     errors: list[bytes] = []
     reader = threading.Thread(target=lambda: errors.append(process.stderr.read()), daemon=True)

@@ -386,7 +386,7 @@ def test_missing_python(sshd: Sshd, tmp_path: Path, remote_dir: Path) -> None:
     completed = check_remote(workspace, "bare")
 
     expect_error(completed, "Python was not found on bare")
-    assert "--python" in completed.stderr
+    assert 'set python = "/path/to/python3" under [remotes.bare]' in completed.stderr
     assert attempts(workspace) == 0
 
 

@@ -80,6 +80,11 @@ class Remote:
         return table
 
 
+def setting_hint(remote: Remote, key: str, example: str) -> str:
+    """A next step that changes one key of a stored remote, keeping its other keys."""
+    return f'set {key} = "{example}" under [remotes.{remote.name}] in {locations.config_file()}'
+
+
 def check_name(name: str) -> str:
     """Reject a remote name that is not a short word, since it names files and TOML keys."""
     if not NAME_PATTERN.match(name):

@@ -27,7 +27,7 @@ from ..runner import lesson_mtimes, limits_for
 from ..verdict import CheckResult
 from ..workspace import write_json_atomic
 from . import jobrunner
-from .config import Remote
+from .config import Remote, setting_hint
 from .ssh import (
     AuthenticationError,
     ConnectionLostError,
@@ -37,17 +37,16 @@ from .ssh import (
     UnreachableError,
     last_line,
 )
-from .sync import sync, sync_entries
+from .sync import DISK_NEARLY_FULL, sync, sync_entries
 
 log = logging.getLogger(__name__)
 
 EventCallback = Callable[[dict[str, Any]], None]
 StatusCallback = Callable[[str], None]
 MIN_PYTHON = (3, 10)
-DISK_NEARLY_FULL = 1024 * 1024
 JOB_EVENTS = {"begin", "start", "criterion", "progress", "exit_called", "done", "check_broken"}
 
-# Runs with any Python 3 (and 2), so that an old interpreter still gets a clear message.
+# Runs with Python 3.3 or newer, so that an interpreter older than 3.10 still gets a clear message.
 PROBE_SCRIPT = r"""
 import json, os, platform, shutil, sys
 info = {"python": platform.python_version(), "executable": sys.executable,
@@ -169,8 +168,7 @@ def probe(client: SshClient) -> RemoteInfo:
     if tuple(info.version) < MIN_PYTHON:
         raise RemoteSetupError(
             f"{remote.python} on {remote.name} is Python {info.python}; ztf needs {'.'.join(map(str, MIN_PYTHON))} or newer.",
-            hint=f"Install a newer Python there and point ztf at it: "
-                 f"`ztf remote add {remote.name} {remote.destination} --python PATH --replace`.",
+            hint=f"Install a newer Python there, then {setting_hint(remote, 'python', '/path/to/python3')}.",
         )
     return info
 
@@ -180,11 +178,10 @@ def probe_failure(remote: Remote, returncode: int, stderr: str) -> RemoteError:
     if returncode in (126, 127):  # the shell's "not executable" and "not found"
         return RemoteSetupError(
             f"Python was not found on {remote.name}: {remote.python} cannot run ({detail}).",
-            hint=f"Install Python 3.10 or newer there, or give its path: "
-                 f"`ztf remote add {remote.name} {remote.destination} --python /path/to/python3 --replace`.",
+            hint=f"Install Python 3.10 or newer there, or {setting_hint(remote, 'python', '/path/to/python3')}.",
         )
     return RemoteError(f"Preparing {remote.dir} on {remote.name} failed (exit {returncode}): {detail or 'no message'}",
-                       hint="Check that the folder can be created there, or pick another one with --dir.")
+                       hint=f"Check that the folder can be created there, or {setting_hint(remote, 'dir', '/other/folder')}.")
 
 
 def require_torch(remote: Remote, info: RemoteInfo) -> None:
@@ -192,7 +189,7 @@ def require_torch(remote: Remote, info: RemoteInfo) -> None:
         raise RemoteSetupError(
             f"torch is not installed for {info.executable} on {remote.name} ({info.torch_error}).",
             hint=f"Install it there with `{info.executable} -m pip install torch` (a CUDA build for a GPU), "
-                 "or give a Python that has it with --python.",
+                 f"or {setting_hint(remote, 'python', '/path/to/python-with-torch')}.",
         )
 
 

@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 
 from ..errors import ZtfError
-from .config import Remote
+from .config import Remote, setting_hint
 
 log = logging.getLogger(__name__)
 
@@ -131,8 +131,8 @@ class SshClient:
         if any(sign in text for sign in DISK_FULL_SIGNS):
             raise DiskFullError(
                 f"The disk of {self.remote.name} is full: writing to {self.remote.remote_dir} failed.",
-                hint=f"Free space there (`df -h` on the remote shows it), or pick another folder with "
-                     f"`ztf remote add {self.remote.name} {self.remote.destination} --dir DIR --replace`.",
+                hint=f"Free space there (`df -h` on the remote shows it), or "
+                     f"{setting_hint(self.remote, 'dir', '/folder/on/a/larger/disk')}.",
             )
         if returncode != SSH_FAILED:
             return

@@ -153,7 +153,8 @@ class SshClient:
             return AuthenticationError(
                 f"{name} ({label}) rejected the login: {detail}",
                 hint="ztf runs ssh with BatchMode=yes, so it cannot type a password or a key passphrase. "
-                     f"Load your key into the agent (`ssh-add KEYFILE`) or set it with --identity, then try {by_hand}.",
+                     f"Load your key into the agent (`ssh-add KEYFILE`) or {setting_hint(self.remote, 'identity', '~/.ssh/id_ed25519')}, "
+                     f"then try {by_hand}.",
             )
         if any(sign in text for sign in HOST_KEY_SIGNS):
             return RemoteError(

@@ -141,8 +141,10 @@ def attempts(workspace: Workspace) -> int:
     return Progress(workspace).get("1.2").attempts
 
 
-def no_pwned_files(*roots: Path) -> list[Path]:
-    return [path for root in roots for path in root.rglob("pwned")]
+def no_pwned_files(tmp_path: Path) -> list[Path]:
+    """Files an unquoted `$(touch pwned)` would create: in the remote's home, the cwd or the test's folders."""
+    found = list(tmp_path.rglob("pwned"))
+    return found + [folder / "pwned" for folder in (Path.home(), Path.cwd()) if (folder / "pwned").exists()]
 
 
 def processes_in_groups(groups: set[int]) -> list[str]:
@@ -237,7 +239,7 @@ def test_full_run_records_attempt(sshd: Sshd, tmp_path: Path, remote_dir: Path) 
     assert not (synced / ".micrograd.py.swp").exists()
     assert not (synced / "micrograd.py~").exists()
     assert not (remote_dir / "sync" / "checks" / "p1_micrograd" / "reference").exists()
-    assert no_pwned_files(tmp_path, Path.cwd(), Path.home()) == []
+    assert no_pwned_files(tmp_path) == []
 
 
 def test_full_run_with_tar_stream(sshd: Sshd, tmp_path: Path, remote_dir: Path) -> None:

@@ -81,7 +81,7 @@ class Remote:
 
 
 def setting_hint(remote: Remote, key: str, example: str) -> str:
-    """A next step that changes one key of a stored remote, keeping its other keys."""
+    """Describe how to change one key of a stored remote while keeping its other keys."""
     return f'set {key} = "{example}" under [remotes.{remote.name}] in {locations.config_file()}'
 
 
@@ -136,7 +136,7 @@ def _validate(name: str, table: Any, path: Path) -> tuple[Remote | None, list[st
 
 
 def load_remotes() -> dict[str, Remote]:
-    """Every remote in the user config, validated; raises ConfigError naming each problem."""
+    """Load and validate every remote in the user config; raise ConfigError naming each problem."""
     settings = load_settings()
     path = settings.path or locations.config_file()
     tables = settings.extra.get("remotes", {})
@@ -154,7 +154,7 @@ def load_remotes() -> dict[str, Remote]:
 
 
 def get_remote(name: str) -> Remote:
-    """The remote called NAME, or an error that lists the known ones."""
+    """Find the remote called NAME, or raise an error that lists the known ones."""
     remotes = load_remotes()
     if name not in remotes:
         known = ", ".join(sorted(remotes)) or "none yet"
@@ -182,7 +182,7 @@ def _write_raw(path: Path, raw: dict[str, Any]) -> None:
 
 def save_remote(remote: Remote, *, replace: bool = False) -> Path:
     """Store a remote in the user config file and return the file's path."""
-    load_settings()  # refuse to rewrite a config that is already invalid
+    load_settings()  # reject rewriting a config that is already invalid
     path = locations.config_file()
     raw = _read_raw(path)
     remotes = raw.setdefault("remotes", {})

@@ -60,9 +60,12 @@ class ConnectionLostError(RemoteError):
 
 def quote_ssh_value(value: str) -> str:
     """Quote a value for `ssh -o Key=VALUE`, which splits on spaces like a config file line."""
-    if not any(character.isspace() or character == '"' for character in value):
+    if '"' in value:
+        raise RemoteError(f"The path {value} contains a double quote, which an ssh option value cannot hold.",
+                          hint="Set TMPDIR to a folder without quotes, or turn multiplexing off for this remote.")
+    if not any(character.isspace() for character in value):
         return value
-    return '"' + value.replace('"', "") + '"'
+    return f'"{value}"'
 
 
 def control_dir() -> Path:
@@ -83,7 +86,7 @@ class SshClient:
                               hint="Install the OpenSSH client (e.g. `apt install openssh-client`).")
 
     def options(self) -> list[str]:
-        """Every ssh option but the destination; also used as rsync's remote shell."""
+        """Return every ssh option but the destination; rsync's remote shell uses them too."""
         args = [
             "-o", "BatchMode=yes",
             "-o", f"ConnectTimeout={CONNECT_TIMEOUT_S}",
@@ -102,7 +105,7 @@ class SshClient:
         return args
 
     def argv(self, command: str) -> list[str]:
-        """The full ssh command line that runs COMMAND (a shell string) on the remote."""
+        """Build the ssh command line that runs COMMAND (a shell string) on the remote."""
         assert self.executable is not None
         return [self.executable, *self.options(), self.remote.destination, command]
 
@@ -114,7 +117,7 @@ class SshClient:
                                        stdin=None if input is not None else subprocess.DEVNULL)
         except subprocess.TimeoutExpired:
             raise ConnectionLostError(
-                f"{self.remote.name} ({self.remote.label}) did not answer within {timeout:g} s.",
+                f"{self.remote.name} ({self.remote.label}) did not respond within {timeout:g} s.",
                 hint=f"Check the machine and your network, then run `ztf remote test {self.remote.name}`.",
             ) from None
         self.raise_for_ssh(completed.returncode, completed.stderr.decode("utf-8", "replace"))
@@ -139,7 +142,7 @@ class SshClient:
         raise self.classify_failure(stderr)
 
     def classify_failure(self, stderr: str) -> RemoteError:
-        """The error for a failed ssh connection, from what ssh printed."""
+        """Classify a failed ssh connection by what ssh printed on stderr."""
         name, label = self.remote.name, self.remote.label
         text = stderr.lower()
         detail = last_line(stderr)
@@ -169,7 +172,7 @@ class SshClient:
 
 
 def last_line(text: str) -> str:
-    """The last meaningful line ssh printed, without its known-hosts notices."""
+    """Return the last non-empty line of ssh's stderr, skipping its known-hosts notices."""
     lines = [line.strip() for line in text.splitlines()
              if line.strip() and not line.startswith("Warning: Permanently added")]
     return lines[-1] if lines else ""

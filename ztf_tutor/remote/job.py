@@ -2,8 +2,8 @@
 and reattach to or cancel it later.
 
 The local side remembers the last job of each remote in the state folder
-(remote-jobs/NAME.json), so `ztf remote attach NAME` knows which workspace and lesson
-the verdict belongs to, and records it once.
+(remote-jobs/NAME.json), so `ztf remote attach NAME` can find the workspace and lesson
+the verdict belongs to, and record it once.
 """
 
 from __future__ import annotations
@@ -88,7 +88,7 @@ class JobCancelledError(RemoteError):
 
 @dataclass
 class RemoteInfo:
-    """What `ztf remote test` reports about a remote's Python, torch and GPUs."""
+    """A remote's Python, torch, CUDA build, GPUs, rsync and free disk space, as the probe reports them."""
 
     python: str
     executable: str
@@ -146,7 +146,7 @@ def save_record(record: JobRecord) -> None:
 
 
 def jobrunner_command(remote: Remote, action: str, job_dir: str) -> str:
-    """The shell command that runs a jobrunner action in the remote's folder."""
+    """Build the shell command that runs a jobrunner action in the remote's folder."""
     return (f"cd {shlex.quote(remote.remote_dir)} && PYTHONDONTWRITEBYTECODE=1 PYTHONPATH=\"$PWD/sync\" "
             f"{shlex.quote(remote.python)} -m ztf_tutor.remote.jobrunner {action} {shlex.quote(job_dir)}")
 
@@ -194,7 +194,7 @@ def require_torch(remote: Remote, info: RemoteInfo) -> None:
 
 
 def environment_of(remote: Remote, info: RemoteInfo) -> dict[str, Any]:
-    """Where a run happened, as stored with its verdict."""
+    """Describe where a run happened, for the verdict's `remote` field."""
     return {"remote": remote.name, "host": remote.label, "python": info.python, "torch": info.torch,
             "cuda": info.cuda, "gpus": list(info.gpus)}
 
@@ -206,7 +206,7 @@ def where_text(environment: dict[str, Any]) -> str:
 
 
 def remote_job_state(client: SshClient, record: JobRecord) -> str:
-    """"running", "ended" or "missing", as the remote sees the job."""
+    """Ask the remote whether the job is "running", "ended" or "missing"."""
     completed = client.run(jobrunner_command(client.remote, "state", record.job_dir), timeout=60)
     for line in completed.stdout.decode("utf-8", "replace").splitlines():
         try:
@@ -412,6 +412,6 @@ def cancel(client: SshClient, record: JobRecord) -> bool:
             return bool(json.loads(line)["cancelled"])
         except (ValueError, KeyError, TypeError):
             continue
-    raise RemoteError(f"Cancelling job {record.job_id} on {client.remote.name} gave no answer: "
+    raise RemoteError(f"Cancelling job {record.job_id} on {client.remote.name} returned no result: "
                       f"{last_line(completed.stderr.decode('utf-8', 'replace'))}",
                       hint=f"Try again, or log in with ssh and look in {client.remote.remote_dir}/{record.job_dir}.")

@@ -73,7 +73,7 @@ def excluded(name: str) -> bool:
 
 
 def iter_files(entries: list[SyncEntry]) -> Iterator[tuple[str, Path]]:
-    """Every file to send as (path under sync/, local path), skipping excluded names."""
+    """Yield every file to send as (path under sync/, local path), skipping excluded names."""
     for entry in entries:
         if entry.source.is_file():
             yield entry.target, entry.source
@@ -89,7 +89,7 @@ def iter_files(entries: list[SyncEntry]) -> Iterator[tuple[str, Path]]:
 
 
 def rsync_word(argument: str) -> str:
-    """Quote one word of rsync's -e command, which knows quotes but not backslashes."""
+    """Quote one word of rsync's -e command, which honours quotes but not backslashes."""
     if RSYNC_SAFE_WORD.match(argument):
         return argument
     return "'" + argument.replace("'", "''") + "'"
@@ -155,7 +155,7 @@ def sync_tar(client: SshClient, entries: list[SyncEntry]) -> None:
                 add_file(archive, name, path)
         process.stdin.close()
     except BrokenPipeError:
-        pass  # the remote side stopped reading; its stderr says why
+        pass  # the remote side stopped reading; its stderr has the reason
     returncode = process.wait()
     reader.join()
     stderr = b"".join(errors).decode("utf-8", "replace")

@@ -24,7 +24,16 @@ from ..remote.config import (
     save_remote,
     split_destination,
 )
-from ..remote.job import RemoteCheck, cancel, follow, load_record, probe, require_torch, save_record
+from ..remote.job import (
+    RemoteCheck,
+    cancel,
+    follow,
+    load_record,
+    probe,
+    record_path,
+    require_torch,
+    save_record,
+)
 from ..remote.ssh import SshClient
 from ..verdict import PASS, CheckResult
 from ..workspace import Workspace
@@ -126,6 +135,8 @@ def run_list(args: argparse.Namespace) -> int:
 
 def run_remove(args: argparse.Namespace) -> int:
     path = remove_remote(args.name)
+    # A remote added again under this name is another machine; its last job is not this one's.
+    record_path(args.name).unlink(missing_ok=True)
     stdout.print(f"Removed remote [bold]{escape(args.name)}[/] from {escape(str(path))}.")
     return 0
 

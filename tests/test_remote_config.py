@@ -153,6 +153,16 @@ def test_ssh_argv_keeps_user_config() -> None:
     assert "-F" not in argv  # ~/.ssh/config still applies
 
 
+def test_ssh_timeouts_defer_to_user() -> None:
+    default = SshClient(Remote("r", "host")).argv("true")
+    configured = SshClient(Remote("r", "host", options=["ServerAliveInterval=30", "ConnectTimeout=5"])).argv("true")
+
+    assert "ConnectTimeout=15" in default
+    assert "ServerAliveInterval=15" in default
+    assert "ConnectTimeout=15" not in configured
+    assert "ServerAliveInterval=15" not in configured
+
+
 def test_ssh_option_value_quoting() -> None:
     assert quote_ssh_value("/tmp/x/%C") == "/tmp/x/%C"
     assert quote_ssh_value("/Library/Application Support/%C") == '"/Library/Application Support/%C"'

@@ -84,15 +84,15 @@ class SshClient:
         if self.executable is None:
             raise RemoteError("The ssh command was not found on this machine.",
                               hint="Install the OpenSSH client (e.g. `apt install openssh-client`).")
+        self._effective: dict[str, str] | None = None
 
     def options(self) -> list[str]:
         """Return every ssh option but the destination; rsync's remote shell uses them too."""
-        args = [
-            "-o", "BatchMode=yes",
-            "-o", f"ConnectTimeout={CONNECT_TIMEOUT_S}",
-            "-o", f"ServerAliveInterval={ALIVE_INTERVAL_S}",
-            "-o", f"ServerAliveCountMax={ALIVE_COUNT}",
-        ]
+        args = self._remote_options()
+        return ["-o", "BatchMode=yes", *args, *self._timeout_options(args)]
+
+    def _remote_options(self) -> list[str]:
+        args = []
         if self.remote.port:
             args += ["-p", str(self.remote.port)]
         if self.remote.identity:
@@ -103,6 +103,22 @@ class SshClient:
         for option in self.remote.options:
             args += ["-o", option]
         return args
+
+    def _timeout_options(self, args: list[str]) -> list[str]:
+        """Add a connect timeout and keepalives, unless the user's ssh config already sets them.
+
+        `ssh -G` prints the effective config without connecting. Its defaults ("none" and 0)
+        mean the user set nothing, so ztf's values apply. ARGS must not hold BatchMode=yes,
+        which makes ssh report a default keepalive interval of 300 s.
+        """
+        if self._effective is None:
+            self._effective = effective_config(self.executable, args, self.remote.destination)
+        extra = []
+        if self._effective.get("connecttimeout", "none") == "none":
+            extra += ["-o", f"ConnectTimeout={CONNECT_TIMEOUT_S}"]
+        if self._effective.get("serveraliveinterval", "0") == "0":
+            extra += ["-o", f"ServerAliveInterval={ALIVE_INTERVAL_S}", "-o", f"ServerAliveCountMax={ALIVE_COUNT}"]
+        return extra
 
     def argv(self, command: str) -> list[str]:
         """Build the ssh command line that runs COMMAND (a shell string) on the remote."""
@@ -169,6 +185,21 @@ class SshClient:
                                        hint=f"Run `ztf remote test {name}` to check the connection.")
         return RemoteError(f"ssh to {name} ({label}) failed: {detail or 'no message'}",
                            hint=f"Try {by_hand} to see the problem.")
+
+
+def effective_config(executable: str | None, args: list[str], destination: str) -> dict[str, str]:
+    """Read ssh's effective settings for a destination with `ssh -G`; empty when that fails."""
+    try:
+        completed = subprocess.run([executable or "ssh", "-G", *args, destination], capture_output=True,
+                                   text=True, timeout=10, stdin=subprocess.DEVNULL)
+    except (OSError, subprocess.TimeoutExpired) as error:
+        log.debug("ssh -G failed: %s", error)
+        return {}
+    settings = {}
+    for line in completed.stdout.splitlines():
+        key, _, value = line.partition(" ")
+        settings[key.lower()] = value.strip()
+    return settings
 
 
 def last_line(text: str) -> str:

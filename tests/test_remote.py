@@ -323,6 +323,22 @@ def test_cancel_leaves_no_process(sshd: Sshd, tmp_path: Path, remote_dir: Path) 
     assert attempts(workspace) == 0
 
 
+def test_remote_deadline_kills_group(sshd: Sshd, tmp_path: Path, remote_dir: Path) -> None:
+    code = "import subprocess, time\nsubprocess.Popen(['sleep', '300'])\ntime.sleep(300)"
+    workspace = nasty_workspace(tmp_path, reference_plus(code))
+    add_remote(sshd, "gpu", remote_dir)
+
+    completed = check_remote(workspace, "gpu", "--timeout", "5", "--json")
+
+    assert completed.returncode == 1, completed.stderr
+    verdict = json.loads(completed.stdout)
+    assert verdict["status"] == "error"
+    assert "timed out after 5 s on the remote" in verdict["message"]
+    pids = json.loads((job_folder(remote_dir) / "pids.json").read_text())
+    assert processes_in_groups({pids["runner_pgid"], pids["child_pgid"]}) == []
+    assert attempts(workspace) == 1  # running out of time is a verdict on the code, as it is locally
+
+
 def test_api_detach_then_cancel(sshd: Sshd, tmp_path: Path, remote_dir: Path) -> None:
     workspace = nasty_workspace(tmp_path, reference_plus("import time\ntime.sleep(300)"))
     add_remote(sshd, "gpu", remote_dir)

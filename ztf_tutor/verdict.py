@@ -43,6 +43,8 @@ class CheckResult:
     output: str = ""
     output_bytes: int = 0
     where: str = "local"
+    remote: dict[str, Any] | None = None
+    """For a remote run: remote name, host, Python, torch, CUDA and GPU names."""
     started_at: float = 0.0
     source_mtimes: dict[str, float] = field(default_factory=dict)
 
@@ -74,6 +76,7 @@ class CheckResult:
             "criteria": [criterion.to_json() for criterion in self.criteria],
             "message": self.message,
             "where": self.where,
+            **({"remote": self.remote} if self.remote else {}),
             "started_at": self.started_at,
             "source_mtimes": self.source_mtimes,
             "output_bytes": self.output_bytes,
@@ -94,6 +97,7 @@ class CheckResult:
             output=data.get("output", ""),
             output_bytes=int(data.get("output_bytes", 0)),
             where=data.get("where", "local"),
+            remote=data.get("remote"),
             started_at=float(data.get("started_at", 0.0)),
             source_mtimes=dict(data.get("source_mtimes", {})),
         )

@@ -1,5 +1,5 @@
 """Subcommands of `ztf`. Each module has `register(subparsers)`, which sets `handler`."""
 
-from . import check, dev, doctor, journal, learning, setup, solution, start, watch
+from . import check, dev, doctor, journal, learning, remote, setup, solution, start, watch
 
-COMMAND_MODULES = [setup, learning, check, watch, solution, journal, doctor, start, dev]
+COMMAND_MODULES = [setup, learning, check, watch, solution, journal, remote, doctor, start, dev]

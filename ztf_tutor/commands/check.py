@@ -37,6 +37,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--timeout", type=float, metavar="SECONDS", help="stop the check after this many seconds")
     parser.add_argument("--json", action="store_true", help="print the verdict as one JSON object")
     parser.add_argument("--output", action="store_true", help="also print what your code printed")
+    parser.add_argument("--remote", metavar="NAME", help="run on the remote NAME over ssh (see `ztf remote --help`)")
     parser.set_defaults(handler=run)
 
 
@@ -48,6 +49,10 @@ def run(args: argparse.Namespace) -> int:
     if args.timeout is not None and args.timeout <= 0:
         raise ZtfError(f"--timeout {args.timeout:g} is invalid.", hint="Give a positive number of seconds.")
     settings = load_settings()
+    if args.remote:
+        from .remote import run_remote_check
+
+        return run_remote_check(args, workspace, lesson, settings)
     if not args.json:
         stderr.print(f"[dim]Checking {lesson.id} {lesson.title} ({args.tier} tier)…[/]")
     result = run_check(workspace.root, lesson, args.tier, settings=settings, timeout_s=args.timeout)

@@ -11,11 +11,10 @@ import tarfile
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import pytest
+from helpers import run_ztf
 
-from tests.helpers import run_ztf
 from ztf_tutor import datasets
 from ztf_tutor.datasets import Dataset, DownloadError, RemoteFile
 

@@ -175,12 +175,13 @@ def mlp_matches(ctx):
         fail(f"MLP([9, 8, 6, 3]).layers is {kinds}; expected ['Linear', 'ReLU', 'Linear', 'ReLU', 'Linear']. "
              "Look at MLP.__init__: a ReLU between consecutive Linear layers and none after the last, "
              "so the logits can be negative.")
-    linears = [layer for layer in layers if kinds[layers.index(layer)] == "Linear"]
-    weights = [(torch.randn(l.weight.shape, dtype=torch.float64), torch.randn(l.bias.shape, dtype=torch.float64)) for l in linears]
+    linears = [layer for layer, kind in zip(layers, kinds) if kind == "Linear"]
+    weights = [(torch.randn(layer.weight.shape, dtype=torch.float64), torch.randn(layer.bias.shape, dtype=torch.float64))
+               for layer in linears]
     for layer, (weight, bias) in zip(linears, weights):
         layer.weight, layer.bias = f64(weight), f64(bias)
     params = model.parameters()
-    if len(params) != 6 or any(p is not q for p, q in zip(params, [t for l in linears for t in (l.weight, l.bias)])):
+    if len(params) != 6 or any(p is not q for p, q in zip(params, [t for layer in linears for t in (layer.weight, layer.bias)])):
         fail(f"MLP.parameters() returned {len(params)} tensors; expected the 6 weights and biases, layer by layer. "
              "Look at MLP.parameters: collect each layer's parameters().")
     x = torch.randn(5, 9, dtype=torch.float64)

@@ -5,7 +5,15 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from rich.progress import BarColumn, DownloadColumn, Progress, TaskID, TextColumn, TimeRemainingColumn, TransferSpeedColumn
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
 from rich.table import Table
 
 from .. import datasets
@@ -44,7 +52,7 @@ def data_dir_from(args: argparse.Namespace) -> Path:
 
 def run_list(args: argparse.Namespace) -> int:
     data_dir = data_dir_from(args)
-    rows = [
+    rows: list[dict[str, str | bool]] = [
         {"name": d.name, "title": d.title, "download": d.download_size,
          "installed": d.is_installed(data_dir), "path": str(d.path(data_dir))}
         for d in datasets.REGISTRY.values()
@@ -56,7 +64,7 @@ def run_list(args: argparse.Namespace) -> int:
     for column in ("name", "dataset", "download", "installed"):
         table.add_column(column)
     for row in rows:
-        table.add_row(row["name"], row["title"], row["download"], "[green]yes[/]" if row["installed"] else "no")
+        table.add_row(str(row["name"]), str(row["title"]), str(row["download"]), "[green]yes[/]" if row["installed"] else "no")
     stdout.print(table)
     stdout.print(f"\nData folder: {data_dir}\nInstall one with `ztf data get NAME`.")
     return 0

@@ -66,7 +66,7 @@ def test_hwc_mistake_is_named(workspace):
     assert statuses(result)[COVERAGE] == "pass"
 
 
-def test_full_tier_without_data_says_how_to_get_it(workspace, reference):
+def test_full_tier_skips_without_data(workspace, reference):
     reference("1.1")
 
     result = check(workspace.root, "1.1", tier="full")

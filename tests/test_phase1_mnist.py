@@ -89,7 +89,7 @@ def test_framework_layer_is_rejected_with_its_line(workspace, reference):
     assert f"line {len(source.splitlines())}" in messages(result)[BANNED]
 
 
-def test_full_tier_without_mnist_says_how_to_get_it(workspace, reference):
+def test_full_tier_skips_without_mnist(workspace, reference):
     reference("1.3")
 
     result = check(workspace.root, "1.3", tier="full")

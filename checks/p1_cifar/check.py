@@ -150,6 +150,7 @@ def check_normalized(module, images: np.ndarray, label: str) -> Measured:
         fail(f"channel_stats returned mean of shape {mean.shape} and std of shape {std.shape}; expected (3,) each, one "
              "value per channel. Average over axes (0, 2, 3): every image, row and column.",
              measured=f"mean {mean.shape}", threshold="= (3,)")
+
     if np.allclose(mean, want_mean * 255, rtol=1e-4):
         fail(f"channel_stats gives mean {mean.round(2).tolist()}, 255 × the expected {want_mean.round(4).tolist()}. "
              "Divide the pixels by 255 first.")
@@ -159,6 +160,7 @@ def check_normalized(module, images: np.ndarray, label: str) -> Measured:
              f"expected {want_mean.round(4).tolist()} and {want_std.round(4).tolist()}. Look at channel_stats: "
              "one mean and one std per channel, over every image, row and column of it.",
              measured=f"max error = {fmt(error)}", threshold="≤ 1e-6")
+
     before = images.copy()
     out = np.asarray(module.normalize(images, mean, std))
     if not np.array_equal(images, before):

@@ -124,6 +124,7 @@ def cross_entropy_matches(ctx):
     if not isinstance(loss, torch.Tensor) or loss.dim() != 0:
         fail(f"cross_entropy returned {getattr(loss, 'shape', type(loss).__name__)}; it must return a scalar tensor "
              "(shape ()). Look at cross_entropy: average the per-row losses with .mean().")
+
     theirs = logits.clone().requires_grad_()
     expected = F.cross_entropy(theirs, targets)
     ratio = loss.item() / expected.item()
@@ -139,6 +140,7 @@ def cross_entropy_matches(ctx):
         fail(f"cross_entropy gives {loss.item():.8g}, F.cross_entropy gives {expected.item():.8g} for the same logits.{detail} "
              "Look at cross_entropy: the loss of a row is log Σ exp(z) − z[target].",
              measured=f"|loss − torch| = {fmt(error)}", threshold=f"≤ {fmt(TOLERANCE)}")
+
     loss.backward()
     expected.backward()
     if mine.grad is None:
@@ -245,12 +247,14 @@ def train_step_matches(ctx):
     model.layers[0].weight, model.layers[0].bias = f64(weights[0]), f64(weights[1])
     model.layers[2].weight, model.layers[2].bias = f64(weights[2]), f64(weights[3])
     optimizer = module.SGD(model.parameters(), lr=0.5)
+
     batches = [(torch.randn(4, 6, dtype=torch.float64), torch.tensor([0, 2, 1, 2])) for _ in range(2)]
     losses = [module.train_step(model, optimizer, x, y) for x, y in batches]
     if not all(isinstance(loss, float) for loss in losses):
         fail(f"train_step returned {type(losses[0]).__name__}; it must return the loss as a Python float (loss.item()).")
     expected = reference_steps(weights, batches, 0.5)
     after_one = reference_steps(weights, batches[:1], 0.5)
+
     got = model.parameters()
     error = max((a.detach() - b.detach()).abs().max().item() for a, b in zip(got, expected))
     if error > 1e-9:
@@ -412,7 +416,7 @@ class SpyRun:
 
     def __init__(self, n: int = 23, features: int = 3, classes: int = 5) -> None:
         generator = torch.Generator().manual_seed(4)
-        # Column 0 holds the sample's index, so every batch reveals which samples it contains.
+        # Column 0 contains the sample's index, so every batch reveals which samples it contains.
         self.x = torch.cat([torch.arange(n, dtype=torch.float64)[:, None],
                             torch.randn(n, features - 1, dtype=torch.float64, generator=generator)], dim=1)
         self.y = (torch.arange(n) * 3) % classes

@@ -5,7 +5,7 @@ file while `ztf start` runs) tells you which parts are correct. Run `ztf hint 1.
 
 The binary format: a batch file is a sequence of 3,073-byte records. Each record is one
 label byte (0-9), then 1,024 red, 1,024 green and 1,024 blue bytes, each plane row by row
-(32 rows of 32 pixels). A real batch holds 10,000 records.
+(32 rows of 32 pixels). A real batch file contains 10,000 records.
 """
 
 from pathlib import Path
@@ -66,7 +66,7 @@ def iterate_minibatches(images, labels, batch_size, shuffle=True, rng=None, drop
 
     Args:
         images, labels: arrays with the same first dimension N.
-        batch_size: samples per batch; the last batch holds the remaining N % batch_size
+        batch_size: samples per batch; the last batch contains the remaining N % batch_size
             samples unless drop_last is True, in which case it is left out.
         shuffle: visit the samples in a random order (one permutation for images and
             labels alike) when True, in file order when False.

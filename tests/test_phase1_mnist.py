@@ -10,6 +10,8 @@ import pytest
 from phase1_helpers import check, messages, reference_source, statuses, unfinished
 from sklearn.datasets import load_digits
 
+from ztf_tutor.checking import load_check_module
+from ztf_tutor.curriculum import curriculum
 from ztf_tutor.locations import template_dir
 
 MODEL = "phase1/mnist_mlp.py"
@@ -119,3 +121,17 @@ def test_full_tier_trains_on_mnist_format_files(workspace, reference):
     result = check(workspace.root, "1.3", tier="full")
 
     assert statuses(result)[MNIST] == "pass", messages(result)[MNIST]
+
+
+@pytest.mark.parametrize(("source", "expected"), [
+    ("import torch.nn as nn\nlayer = nn.Linear(2, 3)\n", ["line 2: nn.Linear"]),
+    ("import torch\nloss = torch.nn.functional.cross_entropy(z, t)\n", ["line 2: F.cross_entropy"]),
+    ("from torch.nn import Sequential\n", ["line 1: import of Sequential from torch.nn"]),
+    ("import torch.optim\n", ["line 1: import of torch.optim"]),
+    ("total = logits.logsumexp(dim=1)\n", ["line 1: logsumexp"]),
+    ("self.linear = Linear(4, 5)\nself.relu = ReLU()\n", []),
+])
+def test_ban_list_spares_learner_names(source, expected):
+    check_module = load_check_module(curriculum().lesson("1.3").check_file)
+
+    assert check_module.banned_uses(source) == expected

@@ -100,8 +100,8 @@ def _check_idx(folder: Path) -> None:
             raise DownloadError(f"{folder / name} has an invalid idx header {header.hex()}; expected magic {magic} and {count} items.")
 
 
-# MD5 digests as published by the dataset authors (CIFAR-10's download page; MNIST's as
-# listed by torchvision); a match proves the file is the original byte for byte.
+# The MD5 digests are the published ones: CIFAR-10's from its download page, MNIST's as
+# torchvision lists them. A match proves that the file is the original, byte for byte.
 MNIST = Dataset(
     name="mnist",
     title="MNIST handwritten digits (idx format)",
@@ -141,8 +141,8 @@ TINY_SHAKESPEARE = Dataset(
     name="tinyshakespeare",
     title="Tiny Shakespeare (1.1 MB of plain text)",
     folder="tinyshakespeare",
-    # NOTE: no checksum is published for this file and none is recorded here; the exact size
-    # and a UTF-8 and first-line check stand in for one.
+    # NOTE: no checksum is published for this file, so none is recorded here. The exact size,
+    # a UTF-8 decode and the first line stand in for one.
     files=(RemoteFile("input.txt", ("https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt",),
                       size=1115394),),
     unpack="copy",
@@ -163,7 +163,7 @@ def find_dataset(name: str) -> Dataset:
 
 
 def file_urls(remote: RemoteFile, base_url: str | None = None) -> tuple[str, ...]:
-    """The URLs to try in order; a base URL (argument or environment) replaces them all."""
+    """Return the URLs to try in order. A base URL (argument or environment) replaces them all."""
     base = base_url or os.environ.get(BASE_URL_VARIABLE)
     if base:
         return (f"{base.rstrip('/')}/{remote.name}",)

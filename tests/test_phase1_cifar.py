@@ -19,6 +19,7 @@ SIZES = "The last partial batch is kept, or dropped only when drop_last=True"
 SEEDING = "One seed repeats the order, the next epoch reshuffles, and shuffle=False keeps file order"
 REAL = "The real CIFAR-10 batches load pixel-exact: 50,000 training and 10,000 test images"
 REAL_NORMALIZE = "Normalising the real training set gives every channel mean 0 and std 1"
+REAL_EPOCH = "One shuffled epoch over the real training set yields all 50,000 images, each with its own label"
 
 pytestmark = pytest.mark.slow
 
@@ -71,7 +72,7 @@ def test_full_tier_skips_without_data(workspace, reference):
 
     result = check(workspace.root, "1.1", tier="full")
 
-    assert statuses(result)[REAL] == statuses(result)[REAL_NORMALIZE] == "skip"
+    assert statuses(result)[REAL] == statuses(result)[REAL_NORMALIZE] == statuses(result)[REAL_EPOCH] == "skip"
     assert "ztf data get cifar10" in messages(result)[REAL]
     assert statuses(result)[BATCH] == "pass"
 
@@ -94,4 +95,4 @@ def test_full_tier_reads_real_format_batches(workspace, reference):
     result = check(workspace.root, "1.1", tier="full")
 
     assert result.status == "pass", messages(result)
-    assert statuses(result)[REAL] == "pass"
+    assert statuses(result)[REAL] == statuses(result)[REAL_EPOCH] == "pass"

@@ -302,3 +302,24 @@ def real_normalization(ctx):
     folder = real_folder(ctx)
     images, _ = module.load_batch(str(folder / "data_batch_1.bin"))
     return check_normalized(module, np.asarray(images), "data_batch_1")
+
+
+@criterion("One shuffled epoch over the real training set yields all 50,000 images, each with its own label", tiers=("full",))
+def real_epoch(ctx):
+    module = ctx.learner(MODULE)
+    folder = real_folder(ctx)
+    x_train, y_train, _, _ = (np.asarray(a) for a in module.load_cifar10(str(folder)))
+    # Passing the row numbers as labels shows exactly which rows each batch took.
+    rows = np.arange(len(x_train))
+    seen = []
+    for batch_images, batch_rows in module.iterate_minibatches(x_train, rows, 128, shuffle=True, rng=np.random.default_rng(0)):
+        batch_rows = np.asarray(batch_rows)
+        if not np.array_equal(np.asarray(batch_images), x_train[batch_rows]):
+            fail("on the real training set a batch paired images with the wrong labels. Index images and labels "
+                 "with the same slice of one permutation in iterate_minibatches.")
+        seen.append(batch_rows)
+    count = sum(len(rows_seen) for rows_seen in seen)
+    if count != len(x_train) or len(np.unique(np.concatenate(seen))) != len(x_train):
+        fail(f"one epoch over the {len(x_train):,} real training images yielded {count:,} samples, not each image once. "
+             "Look at iterate_minibatches.", measured=f"{count:,} samples", threshold=f"= {len(x_train):,}")
+    return Measured(f"{count:,} images in {len(seen)} batches", f"= {len(x_train):,}")

@@ -367,8 +367,11 @@ def no_shortcuts(ctx):
 
 
 def digits_split() -> tuple[torch.Tensor, ...]:
-    from sklearn.datasets import load_digits
-
+    try:
+        from sklearn.datasets import load_digits
+    except ImportError:
+        fail("this criterion trains on scikit-learn's digits, and scikit-learn is not installed. "
+             "Run `pip install scikit-learn` (or `ztf doctor` to see every missing package).")
     digits = load_digits()
     x = torch.tensor(digits.data / 16.0, dtype=torch.float32)
     y = torch.tensor(digits.target, dtype=torch.int64)

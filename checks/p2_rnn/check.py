@@ -400,34 +400,45 @@ def greedy_generation(ctx):
     return Measured("12/12 greedy tokens equal; seeded samples repeat", "12/12")
 
 
-@criterion("On Tiny Shakespeare an LSTM language model reaches a validation loss below 1.75 nats per character (GRU and RNN reported)",
-           tiers=("full",))
-def shakespeare(ctx):
-    if not torch.cuda.is_available():
-        skip("this criterion trains three models on Tiny Shakespeare and needs a CUDA GPU; run the full tier "
-             "on a GPU remote.")
-    path = ctx.data_dir / SHAKESPEARE if ctx.data_dir else None
-    if path is None or not path.is_file():
-        fail(f"Tiny Shakespeare is missing ({path}). Run `ztf data get tinyshakespeare`, then check again.")
-    module = ctx.learner(MODULE)
-    text = path.read_text(encoding="utf-8")
+def shakespeare_losses(ctx, module, text: str, device: str, steps: int, hidden_size: int,
+                       validation_chars: int = 20_000) -> tuple[dict[str, float], str]:
+    """Train an LSTM, a GRU and an RNN on 90% of text; return each validation loss and an LSTM sample."""
     vocabulary = sorted(set(text))
     index = {char: i for i, char in enumerate(vocabulary)}
     data = torch.tensor([index[char] for char in text])
     split = int(0.9 * len(data))
-    results = {}
+    losses, model = {}, None
     for number, kind in enumerate(("lstm", "gru", "rnn")):
         torch.manual_seed(0)
-        model = module.CharLM(len(vocabulary), 512, cell=kind).cuda()
+        trained = module.CharLM(len(vocabulary), hidden_size, cell=kind).to(device)
         ctx.progress(number / 3, f"training the {kind.upper()} model")
-        call_training(module, model, data[:split], steps=2500, batch_size=64, seq_len=100, lr=2e-3)
-        results[kind] = sequence_loss(model, data[split:split + 20_000])
-    sample = "".join(vocabulary[i] for i in module.generate(model, [index["\n"]], 300, 0.8, generator(0)))
-    (ctx.workspace / ".ztf" / "artifacts").mkdir(parents=True, exist_ok=True)
-    (ctx.workspace / ".ztf" / "artifacts" / "2.2-rnn-sample.txt").write_text(sample, encoding="utf-8")
-    summary = ", ".join(f"{kind.upper()} {loss:.3f}" for kind, loss in results.items())
-    if not results["lstm"] < 1.75:
+        call_training(module, trained, data[:split], steps=steps, batch_size=64, seq_len=100, lr=2e-3)
+        losses[kind] = sequence_loss(trained, data[split : split + validation_chars])
+        model = trained if kind == "lstm" else model
+    start = index.get("\n", 0)
+    sample = "".join(vocabulary[i] for i in module.generate(model, [start], 300, 0.8, generator(0)))
+    return losses, sample
+
+
+@criterion("On Tiny Shakespeare an LSTM language model reaches a validation loss below 1.75 nats per character (GRU and RNN reported)",
+           tiers=("full",))
+def shakespeare(ctx):
+    path = ctx.data_dir / SHAKESPEARE if ctx.data_dir else None
+    if path is None or not path.is_file():
+        fail(f"Tiny Shakespeare is missing ({path}). Run `ztf data get tinyshakespeare`, then check again.")
+    if not torch.cuda.is_available():
+        skip("this criterion trains three models with hidden size 512 on Tiny Shakespeare and needs a CUDA GPU; "
+             "run the full tier on a GPU remote.")
+    module = ctx.learner(MODULE)
+    # NOTE: 2,500 steps at hidden size 512 is an estimate of what fits the 600 s tier on one GPU;
+    # the 1.75 bar has not been measured on a GPU yet.
+    losses, sample = shakespeare_losses(ctx, module, path.read_text(encoding="utf-8"), "cuda", 2500, 512)
+    artifacts = ctx.workspace / ".ztf" / "artifacts"
+    artifacts.mkdir(parents=True, exist_ok=True)
+    (artifacts / "2.2-rnn-sample.txt").write_text(sample, encoding="utf-8")
+    summary = ", ".join(f"{kind.upper()} {loss:.3f}" for kind, loss in losses.items())
+    if not losses["lstm"] < 1.75:
         fail(f"validation losses after 2,500 steps: {summary}. The LSTM should reach 1.75; check the learning "
              "rate, gradient clipping and that the state is carried (and detached) between batches.",
-             measured=f"LSTM {results['lstm']:.3f}", threshold="< 1.75")
-    return Measured(f"validation loss {summary} nats/char", "LSTM < 1.75")
+             measured=f"LSTM {losses['lstm']:.3f}", threshold="< 1.75")
+    return Measured(f"validation loss {summary} nats/char; sample in {artifacts / '2.2-rnn-sample.txt'}", "LSTM < 1.75")

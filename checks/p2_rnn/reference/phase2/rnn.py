@@ -103,6 +103,8 @@ def train_char_lm(model, data, steps, batch_size, seq_len, lr):
     """Truncated backpropagation through time over batch_size parallel streams of data; returns the losses."""
     device = model.head.weight.device
     stream_len = len(data) // batch_size
+    if stream_len < seq_len + 1:
+        raise ValueError(f"{len(data)} characters make streams of {stream_len}; seq_len {seq_len} needs {seq_len + 1}")
     streams = data[: stream_len * batch_size].view(batch_size, stream_len).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     state, position, losses = None, 0, []

@@ -39,7 +39,7 @@ def max_error(got: torch.Tensor, expected: torch.Tensor) -> float:
 
 
 def oracle_attention(q, k, v, mask=None, scale=None, softmax_dim=-1):
-    """The check's own attention; scale and softmax_dim let it recompute known mistakes."""
+    """Compute attention with the check's own code; scale and softmax_dim recompute known mistakes."""
     scores = q @ k.transpose(-2, -1) * (1 / math.sqrt(q.shape[-1]) if scale is None else scale)
     if mask is not None:
         scores = scores.masked_fill(mask, float("-inf"))
@@ -101,7 +101,7 @@ def attention_matches(ctx):
 
 
 def random_mask(rows: int, cols: int, seed: int) -> torch.Tensor:
-    """A boolean mask (True = blocked) with at least one open key in every row."""
+    """Draw a boolean mask (True = blocked) that leaves at least one key open in every row."""
     mask = torch.rand(rows, cols, generator=generator(seed)) < 0.4
     mask[torch.arange(rows), torch.arange(rows) % cols] = False
     return mask
@@ -152,11 +152,11 @@ def learner_mha(module, reference: nn.MultiheadAttention) -> nn.Module:
              f"{expected_names}, the names nn.MultiheadAttention uses. Look at MultiHeadAttention.__init__.",
              measured=f"{len(names)} parameters", threshold=f"{len(expected_names)}: {expected_names}")
     for name, parameter in mha.named_parameters():
-        wanted = dict(reference.named_parameters())[name].shape
-        if parameter.shape != wanted:
+        expected_shape = dict(reference.named_parameters())[name].shape
+        if parameter.shape != expected_shape:
             fail(f"MultiHeadAttention.{name} has shape {tuple(parameter.shape)}; nn.MultiheadAttention's has "
-                 f"{tuple(wanted)}. Look at MultiHeadAttention.__init__.",
-                 measured=f"{tuple(parameter.shape)}", threshold=f"= {tuple(wanted)}")
+                 f"{tuple(expected_shape)}. Look at MultiHeadAttention.__init__.",
+                 measured=f"{tuple(parameter.shape)}", threshold=f"= {tuple(expected_shape)}")
     mha.load_state_dict(reference.state_dict())
     return mha
 
@@ -263,7 +263,7 @@ def uses_einsum(ctx):
 
 
 def artifacts_dir(ctx) -> Path:
-    """A folder in the workspace that outlives the check run, so the tutor can show its files."""
+    """Return a workspace folder that outlives the check run, so that the tutor can show its files."""
     folder = ctx.workspace / ".ztf" / "artifacts"
     folder.mkdir(parents=True, exist_ok=True)
     return folder

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ztf_tutor.checking import Measured, criterion, expect_close, fail, fmt, skip
+from ztf_tutor.checking import Measured, criterion, fail, fmt, skip
 
 MODULE = "phase2.rnn"
 SOURCE = "phase2/rnn.py"
@@ -49,11 +49,11 @@ def copied_cell(module, name: str, reference: nn.Module) -> nn.Module:
              f"the names torch.nn.{name} uses. Look at {name}.__init__.",
              measured=f"{len(names)} parameters", threshold=f"{expected}")
     for parameter_name, parameter in cell.named_parameters():
-        wanted = dict(reference.named_parameters())[parameter_name].shape
-        if parameter.shape != wanted:
-            fail(f"{name}.{parameter_name} has shape {tuple(parameter.shape)}; torch's has {tuple(wanted)} "
+        expected_shape = dict(reference.named_parameters())[parameter_name].shape
+        if parameter.shape != expected_shape:
+            fail(f"{name}.{parameter_name} has shape {tuple(parameter.shape)}; torch's has {tuple(expected_shape)} "
                  f"(gates stacked along the first axis). Look at {name}.__init__.",
-                 measured=str(tuple(parameter.shape)), threshold=f"= {tuple(wanted)}")
+                 measured=str(tuple(parameter.shape)), threshold=f"= {tuple(expected_shape)}")
     cell.load_state_dict(reference.state_dict())
     return cell
 
@@ -73,9 +73,9 @@ def run_steps(cell, xs: torch.Tensor, state):
 
 
 def lstm_variant(reference: nn.LSTMCell, x, h, c, order: str, tanh_on_cell: bool = True):
-    """One LSTM step with the gate blocks read in `order`; recomputes known mistakes."""
+    """Compute one LSTM step with the gate blocks read in `order`, to recompute known mistakes."""
     gates = x @ reference.weight_ih.T + reference.bias_ih + h @ reference.weight_hh.T + reference.bias_hh
-    blocks = dict(zip(order, gates.chunk(4, dim=1)))
+    blocks = dict(zip(order, gates.chunk(4, dim=1), strict=True))
     c_next = torch.sigmoid(blocks["f"]) * c + torch.sigmoid(blocks["i"]) * torch.tanh(blocks["g"])
     h_next = torch.sigmoid(blocks["o"]) * (torch.tanh(c_next) if tanh_on_cell else c_next)
     return h_next, c_next
@@ -110,7 +110,7 @@ def lstm_matches(ctx):
     if not first <= TOLERANCE:
         fail(f"after one step: {diagnose_lstm(reference, xs[0], h0, c0, *got[0])}. Look at LSTMCell.forward.",
              measured=f"step 1: max |h, c − torch| = {fmt(first)}", threshold=f"≤ {fmt(TOLERANCE)}")
-    worst = max(max(max_error(a, b) for a, b in zip(g, e)) for g, e in zip(got, expected))
+    worst = max(max(max_error(a, b) for a, b in zip(g, e, strict=True)) for g, e in zip(got, expected, strict=True))
     if not worst <= TOLERANCE:
         fail(f"step 1 matches torch but later steps drift by {worst:.3g}. Feed each step's (h, c) into the next, "
              "and keep the cell state c separate from h.", measured=f"max |h, c − torch| = {fmt(worst)}",
@@ -139,7 +139,7 @@ def compare_gradients(cell, reference, got_h, expected_h) -> float:
 
 
 def gru_paper_variant(reference: nn.GRUCell, x, h):
-    """The GRU of the original paper: the reset gate multiplies h before the hidden projection."""
+    """Compute the original paper's GRU step, in which the reset gate multiplies h before the hidden projection."""
     input_r, input_z, input_n = (x @ reference.weight_ih.T + reference.bias_ih).chunk(3, dim=1)
     weight_r, weight_z, weight_n = reference.weight_hh.chunk(3)
     bias_r, bias_z, bias_n = reference.bias_hh.chunk(3)
@@ -179,7 +179,7 @@ def gru_matches(ctx):
     if not first <= TOLERANCE:
         fail(f"after one step: {diagnose_gru(reference, xs[0], h0, got[0])}. Look at GRUCell.forward.",
              measured=f"step 1: max |h − torch| = {fmt(first)}", threshold=f"≤ {fmt(TOLERANCE)}")
-    worst = max(max_error(a, b) for a, b in zip(got, expected))
+    worst = max(max_error(a, b) for a, b in zip(got, expected, strict=True))
     if not worst <= TOLERANCE:
         fail(f"step 1 matches torch but later steps drift by {worst:.3g}. Feed each step's h into the next.",
              measured=f"max |h − torch| = {fmt(worst)}", threshold=f"≤ {fmt(TOLERANCE)}")
@@ -194,7 +194,7 @@ def rnn_matches(ctx):
     cell = copied_cell(module, "RNNCell", reference)
     xs, h0 = randn(STEPS, BATCH, INPUT_SIZE, seed=6), randn(BATCH, HIDDEN_SIZE, seed=7)
     got, expected = run_steps(cell, xs, h0), run_steps(reference, xs, h0)
-    worst = max(max_error(a, b) for a, b in zip(got, expected))
+    worst = max(max_error(a, b) for a, b in zip(got, expected, strict=True))
     if not worst <= TOLERANCE:
         fail(f"the hidden state differs from torch.nn.RNNCell by {worst:.3g}. It is "
              "h' = tanh(x W_ihᵀ + b_ih + h W_hhᵀ + b_hh), with both biases. Look at RNNCell.forward.",
@@ -252,8 +252,8 @@ def encode_passage() -> tuple[torch.Tensor, str]:
 
 
 def bigram_entropy(text: str) -> float:
-    """H(next | current) in nats: the loss of the best bigram model of this text, on this text."""
-    pairs = collections.Counter(zip(text, text[1:]))
+    """Compute H(next | current) in nats, the loss of the best bigram model of this text on this text."""
+    pairs = collections.Counter(zip(text, text[1:], strict=False))
     firsts = collections.Counter(text[:-1])
     total = len(text) - 1
     return -sum(count / total * math.log(count / firsts[a]) for (a, _), count in pairs.items())
@@ -317,17 +317,20 @@ def temperature_exact(ctx):
             fail(f"temperature_probs(logits, {temperature}) is {error:.3g} away from softmax(logits / {temperature})."
                  f"{why}", measured=f"max |p − softmax(l/T)| = {fmt(error)}", threshold="≤ 1e-12")
         worst = max(worst, error)
+
     extreme = torch.tensor([1000.0, -1000.0, 999.0], dtype=torch.float32)
     got = module.temperature_probs(extreme, 0.5)
     if not torch.isfinite(got).all():
         fail(f"temperature_probs([1000, -1000, 999], 0.5) gives {got.tolist()}: exp overflowed. Use torch.softmax, "
              "or subtract the largest logit before exp.", measured="not finite", threshold="finite")
+
     one_hot = module.temperature_probs(HAND_LOGITS, 0)
     expected = F.one_hot(torch.tensor(3), 6).double()
     if not torch.equal(one_hot.double(), expected):
         fail(f"temperature_probs(logits, 0) is {one_hot.tolist()}; at T = 0 it must be exactly 1 at the argmax "
              "(index 3) and 0 elsewhere. Handle temperature == 0 before dividing.",
              measured=str([round(v, 3) for v in one_hot.tolist()]), threshold="one-hot at index 3")
+
     uniform = module.temperature_probs(HAND_LOGITS, math.inf)
     error = max_error(uniform, torch.full((6,), 1 / 6, dtype=torch.float64))
     if not error <= 1e-12:
@@ -391,7 +394,7 @@ def greedy_generation(ctx):
         fail(f"generate(model, {prompt}, 12, temperature=0) returned {list(got)}; greedy decoding from the full "
              f"sequence gives {expected}. Feed the prompt first, then each new token with the state from the "
              "previous call, and return only the new tokens.",
-             measured=f"{sum(a == b for a, b in zip(got, expected))}/12 tokens equal", threshold="12/12")
+             measured=f"{sum(a == b for a, b in zip(got, expected, strict=False))}/12 tokens equal", threshold="12/12")
     first = module.generate(model, prompt, 12, 1.0, generator(5))
     second = module.generate(model, prompt, 12, 1.0, generator(5))
     if list(first) != list(second):

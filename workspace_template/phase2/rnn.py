@@ -26,7 +26,7 @@ class RNNCell(nn.Module):
         raise NotImplementedError("RNNCell.__init__ is not implemented yet")
 
     def forward(self, x, h):
-        """One step: x (B, input_size), h (B, hidden_size) -> h' (B, hidden_size)."""
+        """Advance one step: x (B, input_size), h (B, hidden_size) -> h' (B, hidden_size)."""
         raise NotImplementedError("RNNCell.forward is not implemented yet")
 
 
@@ -47,7 +47,7 @@ class GRUCell(nn.Module):
         raise NotImplementedError("GRUCell.__init__ is not implemented yet")
 
     def forward(self, x, h):
-        """One step: x (B, input_size), h (B, hidden_size) -> h' (B, hidden_size)."""
+        """Advance one step: x (B, input_size), h (B, hidden_size) -> h' (B, hidden_size)."""
         raise NotImplementedError("GRUCell.forward is not implemented yet")
 
 
@@ -67,7 +67,7 @@ class LSTMCell(nn.Module):
         raise NotImplementedError("LSTMCell.__init__ is not implemented yet")
 
     def forward(self, x, state):
-        """One step: x (B, input_size), state = (h, c), each (B, hidden_size) -> (h', c')."""
+        """Advance one step: x (B, input_size), state = (h, c), each (B, hidden_size) -> (h', c')."""
         raise NotImplementedError("LSTMCell.forward is not implemented yet")
 
 
@@ -99,8 +99,8 @@ def train_char_lm(model, data, steps, batch_size, seq_len, lr):
     Cut the 1-D tensor `data` of character ids into batch_size contiguous streams, and walk along
     them seq_len characters per step: inputs are streams[:, p : p + seq_len], targets the same
     window shifted one character right. Carry the state from one step to the next, detached from
-    the previous step's graph; start again from the beginning (and a fresh state) when a stream
-    runs out. Use Adam with learning rate lr, cross-entropy, and gradient-norm clipping at 1.0.
+    the previous step's graph. When a stream runs out, start again from its beginning with a
+    fresh state. Use Adam with learning rate lr, cross-entropy, and gradient-norm clipping at 1.0.
     """
     raise NotImplementedError("train_char_lm is not implemented yet")
 

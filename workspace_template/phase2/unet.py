@@ -28,8 +28,8 @@ class UNet(nn.Module):
     """Encoder, bottleneck and decoder, with a skip connection at every level.
 
     With widths w_i = base_channels · 2^i:
-        encoders:  nn.ModuleList of `depth` DoubleConv blocks; encoder i outputs w_i channels at
-                   H / 2^i; each is followed by 2×2 max pooling (not stored: use F.max_pool2d).
+        encoders:  nn.ModuleList of `depth` DoubleConv blocks. Encoder i outputs w_i channels at
+                   H / 2^i, and 2×2 max pooling follows it (F.max_pool2d, nothing to store).
         bottleneck: a DoubleConv from w_(depth−1) to w_depth channels, at H / 2^depth.
         upsamples: nn.ModuleList of `depth` nn.ConvTranspose2d(w_(i+1), w_i, 2, stride=2), deepest first.
         decoders:  nn.ModuleList of `depth` DoubleConv(2 · w_i, w_i), deepest first; each reads the

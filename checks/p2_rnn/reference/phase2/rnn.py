@@ -26,7 +26,7 @@ class RNNCell(nn.Module):
         self.bias_hh = uniform_parameter(rows, bound=bound)
 
     def projections(self, x, h):
-        """The input and hidden projections, each (B, gates * hidden_size)."""
+        """Compute the input and hidden projections, each (B, gates * hidden_size)."""
         return x @ self.weight_ih.T + self.bias_ih, h @ self.weight_hh.T + self.bias_hh
 
     def forward(self, x, h):

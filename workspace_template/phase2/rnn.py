@@ -87,8 +87,9 @@ class CharLM(nn.Module):
         """Run the cell over idx (B, T) of character ids, one position at a time.
 
         Start from `state`, or from zeros when state is None (a (h, c) pair for an LSTM, h alone
-        otherwise). Return (logits (B, T, vocab_size), the state after the last position), so that a
-        second call given that state continues the sequence exactly.
+        otherwise), created on the device of the model's parameters. Return (logits
+        (B, T, vocab_size), the state after the last position), so that a second call given that
+        state continues the sequence exactly.
         """
         raise NotImplementedError("CharLM.forward is not implemented yet")
 
@@ -100,7 +101,8 @@ def train_char_lm(model, data, steps, batch_size, seq_len, lr):
     them seq_len characters per step: inputs are streams[:, p : p + seq_len], targets the same
     window shifted one character right. Carry the state from one step to the next, detached from
     the previous step's graph. When a stream runs out, start again from its beginning with a
-    fresh state. Use Adam with learning rate lr, cross-entropy, and gradient-norm clipping at 1.0.
+    fresh state. Move the streams to the model's device, so that the full tier can train on a GPU.
+    Use Adam with learning rate lr, cross-entropy, and gradient-norm clipping at 1.0.
     """
     raise NotImplementedError("train_char_lm is not implemented yet")
 

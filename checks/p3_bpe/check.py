@@ -33,7 +33,7 @@ def corpus(seed: int, words: int) -> str:
 
 
 def oracle_train(text: str, vocab_size: int) -> dict[tuple[int, int], int]:
-    """The merges BPE learns: the most frequent adjacent pair each round, ties to the pair seen first."""
+    """Learn BPE merges: the most frequent adjacent pair each round, ties to the pair seen first."""
     ids = list(text.encode("utf-8"))
     merges = {}
     for new_id in range(256, vocab_size):

@@ -43,7 +43,7 @@ def reference_gpt():
 
 def check_model(seed: int = 0, block_size: int = 12, vocab_size: int = 17, n_embd: int = 16, n_layer: int = 2,
                 dtype=torch.float64):
-    """A random GPT with spread-out weights, so that its logits are far from uniform."""
+    """Build a random GPT with spread-out weights, so that its logits are far from uniform."""
     gpt = reference_gpt()
     torch.manual_seed(seed)
     model = gpt.GPT(gpt.GPTConfig(vocab_size=vocab_size, block_size=block_size, n_layer=n_layer, n_head=4,
@@ -268,7 +268,7 @@ def prefill(ctx):
 
 
 def logits_with_positions(model, idx: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
-    """The model's logits when token t is given position embedding positions[t]: a mistake's signature."""
+    """Compute the logits with position embedding positions[t] for token t, to recognise a position mistake."""
     x = model.wte(idx) + model.wpe(positions)
     for block in model.blocks:
         x = block(x)
@@ -303,13 +303,13 @@ def cached_steps(ctx):
                 positions[-1] = 0
                 restarted = logits_with_positions(model, idx[:, : t + 1], positions)[:, -1]
                 if (got[:, -1] - restarted).abs().max().item() < 1e-8:
-                    why = ("Your logits match a model in which the new token gets position 0: positions restart at 0. "
+                    explanation = ("Your logits match a model in which the new token gets position 0: positions restart at 0. "
                            "The new token's position is len(cache) before the call: torch.arange(past, past + T).")
                 else:
-                    why = ("Check that the new token attends to every cached key and to itself, and that its "
+                    explanation = ("Check that the new token attends to every cached key and to itself, and that its "
                            "position is len(cache).")
                 fail(f"the cached step for token {t} gives logits that differ from the full forward pass by {fmt(error)}. "
-                     f"{why}", measured=f"max |logits − model| = {fmt(error)}", threshold="≤ 1e-10")
+                     f"{explanation}", measured=f"max |logits − model| = {fmt(error)}", threshold="≤ 1e-10")
             worst = max(worst, error)
     return Measured(f"7 steps, max |logits − model| = {fmt(worst)}", "≤ 1e-10")
 

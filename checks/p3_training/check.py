@@ -32,7 +32,7 @@ torch.set_num_threads(1)  # the fast tier must stay quick on a shared 2-core mac
 
 
 def reference_gpt():
-    """The lesson 3.1 reference GPT module, imported by path under a private name."""
+    """Import the lesson 3.1 reference GPT module by path, under a private name."""
     name = "ztf_p3_reference_gpt"
     if name not in sys.modules:
         spec = importlib.util.spec_from_file_location(name, REFERENCE_GPT)
@@ -59,7 +59,7 @@ def word_text(seed: int, length: int) -> str:
 
 
 def bigram_entropy(data: torch.Tensor, vocab_size: int) -> float:
-    """The cross-entropy of the best bigram model of data on data itself, in nats per token."""
+    """Return the cross-entropy of the best bigram model of data on data itself, in nats per token."""
     counts = torch.zeros(vocab_size, vocab_size, dtype=torch.float64)
     counts.index_put_((data[:-1], data[1:]), torch.ones(len(data) - 1, dtype=torch.float64), accumulate=True)
     joint = counts / counts.sum()
@@ -143,11 +143,11 @@ def clipping(ctx):
                  measured=f"{returned}", threshold=f"{expected:.6g}")
         error = max((a.grad - b.grad).abs().max().item() for a, b in zip(mine, theirs))
         if not error <= 1e-9:
-            what = ("clipped although the norm is below max_norm: leave gradients untouched then" if expected < max_norm
+            description = ("clipped although the norm is below max_norm: leave gradients untouched then" if expected < max_norm
                     else "scaled differently: multiply every gradient by max_norm / (total_norm + 1e-6), using one "
                          "norm over all parameters together, not one per tensor")
             fail(f"with a global norm of {expected:.4g} and max_norm {max_norm}, your gradients differ from "
-                 f"clip_grad_norm_'s by {fmt(error)}: they were {what}. Look at clip_gradients.",
+                 f"clip_grad_norm_'s by {fmt(error)}: they were {description}. Look at clip_gradients.",
                  measured=f"max |grad − torch| = {fmt(error)}", threshold="≤ 1e-9")
     return Measured("clipped and unclipped cases match", "≤ 1e-9")
 

@@ -179,3 +179,22 @@ def test_shakespeare_skips_without_gpu(solved_phase3, tmp_path):
 
     assert result.status == SKIP
     assert "CUDA GPU" in result.message
+
+
+def test_shakespeare_run_on_cpu(solved_phase3, tmp_path):
+    """The full tier's training path, shrunk to a few CPU steps: it trains and saves what the lesson promises."""
+    module = load_check_module(Path(curriculum().lesson("3.3").check_file))
+    text = module.word_text(3, 6000).replace("the ", "ROMEO: the\n")
+    context = CheckContext(solved_phase3.root, "full", tmp_path / "scratch", None)
+    model_settings = dict(block_size=16, n_layer=1, n_head=2, n_embd=16, dropout=0.1, bias=True)
+    train_settings = dict(max_steps=30, batch_size=8, block_size=16, max_lr=3e-3, min_lr=3e-4, warmup_steps=5,
+                          eval_interval=10, eval_iters=2)
+
+    val, history, _ = module.train_on_text(context, text, "cpu", model_settings, train_settings, final_eval_iters=4)
+
+    runs = solved_phase3.root / "runs" / "3.3"
+    assert val < history["train_loss"][0]
+    assert [step for step, _ in history["val_loss"]] == [10, 20, 30]
+    assert (runs / "samples.txt").read_text(encoding="utf-8").count("----------") == 2
+    assert (runs / "model.pt").is_file()
+    assert "final_val_loss" in (runs / "history.json").read_text(encoding="utf-8")

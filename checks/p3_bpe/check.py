@@ -38,7 +38,7 @@ def oracle_train(text: str, vocab_size: int) -> dict[tuple[int, int], int]:
     merges = {}
     for new_id in range(256, vocab_size):
         counts: dict[tuple[int, int], int] = {}
-        for pair in zip(ids, ids[1:]):
+        for pair in zip(ids, ids[1:], strict=False):
             counts[pair] = counts.get(pair, 0) + 1
         best = max(counts.values())
         pair = next(p for p, c in counts.items() if c == best)
@@ -63,7 +63,7 @@ def oracle_encode(text: str, merges: dict[tuple[int, int], int]) -> list[int]:
     """Apply merges in rank order: always the present pair that was learned earliest."""
     ids = list(text.encode("utf-8"))
     while True:
-        present = [p for p in zip(ids, ids[1:]) if p in merges]
+        present = [p for p in zip(ids, ids[1:], strict=False) if p in merges]
         if not present:
             return ids
         pair = min(present, key=merges.__getitem__)
@@ -128,7 +128,7 @@ def training_matches(ctx):
         fail(f"train(text, {vocab_size}) learned {len(got)} merges; it must learn exactly {vocab_size - 256}. "
              "Look at the range of new ids in BPETokenizer.train.",
              measured=f"{len(got)} merges", threshold=f"= {vocab_size - 256}")
-    for rank, ((pair, new_id), (want_pair, want_id)) in enumerate(zip(got, expected.items())):
+    for rank, ((pair, new_id), (want_pair, want_id)) in enumerate(zip(got, expected.items(), strict=False)):
         if (tuple(pair), new_id) != (want_pair, want_id):
             fail(f"merge number {rank + 1} is {tuple(pair)} → {new_id}; expected {want_pair} → {want_id}. Each round "
                  "merges the most frequent adjacent pair of the current ids, gives it the next id, and breaks ties in "
@@ -147,7 +147,7 @@ def mistaken_encode(text: str, merges: dict[tuple[int, int], int], choose) -> li
     """Encode with a wrong rule for picking the next pair, to name a learner's mistake."""
     ids = list(text.encode("utf-8"))
     while True:
-        present = [p for p in zip(ids, ids[1:]) if p in merges]
+        present = [p for p in zip(ids, ids[1:], strict=False) if p in merges]
         if not present:
             return ids
         pair = choose(present, merges)
@@ -190,7 +190,7 @@ def held_out_encoding(ctx):
         text = corpus(seed, 120) + " Ünïcödé 東京タワー 🙂🙂"
         got, expected = tokenizer.encode(text), oracle_encode(text, merges)
         if list(got) != expected:
-            first = next((i for i, (a, b) in enumerate(zip(got, expected)) if a != b), min(len(got), len(expected)))
+            first = next((i for i, (a, b) in enumerate(zip(got, expected, strict=False)) if a != b), min(len(got), len(expected)))
             fail(f"on held-out text, encode gives {len(got)} tokens and the reference encoder with your own merges "
                  f"gives {len(expected)}; they first differ at token {first} ({got[first:first + 4]} vs "
                  f"{expected[first:first + 4]}). Look at BPETokenizer.encode.",
@@ -255,7 +255,7 @@ def save_and_load(ctx):
     after = [(tuple(p), i) for p, i in loaded.merges.items()]
     if after != before:
         fail(f"after save and load the merges differ: {len(before)} before, {len(after)} after, first difference "
-             f"{next(((a, b) for a, b in zip(before, after) if a != b), None)}. Save every (pair, new id) in the "
+             f"{next(((a, b) for a, b in zip(before, after, strict=False) if a != b), None)}. Save every (pair, new id) in the "
              "order they were learned; look at BPETokenizer.save and load.")
     text = corpus(8, 80) + " 東京 🙂"
     try:

@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from ztf_tutor.checking import Measured, criterion, expect_close, fail, fmt
+from ztf_tutor.checking import Measured, criterion, fail, fmt
 
 MODULE = "phase3.generate"
 REFERENCE_GPT = Path(__file__).resolve().parent.parent / "p3_gpt" / "reference" / "phase3" / "gpt.py"
@@ -108,7 +108,7 @@ def mistaken_top_p(probs: torch.Tensor, p: float, expected: set[int]) -> dict[st
     cumulative = probs[order].cumsum(0).tolist()
     return {
         "it drops the token that crosses p (keep it: the kept set must reach p)":
-            {i for i, c in zip(order, cumulative) if c <= p},
+            {i for i, c in zip(order, cumulative, strict=True) if c <= p},
         "the mask built in sorted order is applied to the unsorted logits (scatter it back with the sort indices)":
             set(range(len(expected))),
     }

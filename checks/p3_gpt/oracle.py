@@ -7,7 +7,6 @@ mistake; when the learner's logits match one of them, the check names the mistak
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch

@@ -108,6 +108,7 @@ def structure(ctx):
 
 @criterion("The model builds attention and LayerNorm itself: no nn.MultiheadAttention, F.scaled_dot_product_attention or nn.LayerNorm")
 def from_scratch(ctx):
+    module = ctx.learner(MODULE)  # first, so that a syntax error is reported with its location
     path = ctx.learner_file(FILE)
     tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
     for node in ast.walk(tree):
@@ -120,7 +121,6 @@ def from_scratch(ctx):
             fail(f"phase3/gpt.py line {node.lineno} uses {BANNED[found]}. This lesson is about writing it: "
                  f"build it from tensor operations (matmul, softmax, mean) instead.", measured=BANNED[found], threshold="not used")
     # The scan alone would pass an empty stub, so also run the two modules it is about.
-    module = ctx.learner(MODULE)
     config = module.GPTConfig(**SMALL, bias=True)
     module.LayerNorm(8)(torch.randn(2, 8))
     module.CausalSelfAttention(config)(torch.randn(2, 5, 8))

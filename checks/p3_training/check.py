@@ -397,7 +397,7 @@ def shakespeare(ctx):
     if path is None or not path.is_file():
         fail(f"Tiny Shakespeare is missing ({path}). Run `ztf data get tinyshakespeare`, then run the full tier again.")
     if not torch.cuda.is_available():
-        skip("this criterion trains a 10.7M-parameter GPT for 5,000 steps and needs a CUDA GPU; torch sees none here. "
+        skip("this criterion trains a 10.8M-parameter GPT for 5,000 steps and needs a CUDA GPU; torch sees none here. "
              "Run the full tier on a GPU remote.")
     torch.set_num_threads(4)
     torch.backends.cuda.matmul.allow_tf32 = True

@@ -68,7 +68,7 @@ def test_gpt_stub_passes_nothing(workspace):
 
 
 def test_gpt_bias_free_parameter_formula_alone(workspace):
-    """A model that is right but whose formula forgets the bias-free case fails only the count."""
+    """A correct model whose formula omits the bias-free case fails only the count."""
     source = reference_source("3.1").replace(
         "ln = 2 * C if config.bias else C", "ln = 2 * C"
     )
@@ -93,7 +93,7 @@ def test_bpe_without_save_passes_the_rest(workspace):
 
 
 def test_training_schedule_only(workspace):
-    """A learner who has written lr_at alone sees the two schedule criteria pass and the rest fail."""
+    """With only lr_at written, the two schedule criteria pass and the rest fail."""
     template = (workspace.root / "phase3" / "train.py").read_text(encoding="utf-8")
     reference = reference_source("3.3")
     lr_at = reference[reference.index("def lr_at"):reference.index("def configure_optimizer")]

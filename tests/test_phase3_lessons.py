@@ -60,6 +60,7 @@ def test_workspace_has_phase3_stubs(workspace):
         assert (workspace.root / "phase3" / name).is_file()
 
 
+@pytest.mark.slow
 def test_gpt_stub_passes_nothing(workspace):
     result = run_check(workspace.root, curriculum().lesson("3.1"), "fast")
 
@@ -67,6 +68,7 @@ def test_gpt_stub_passes_nothing(workspace):
     assert PASS not in statuses(result).values()
 
 
+@pytest.mark.slow
 def test_gpt_bias_free_parameter_formula_alone(workspace):
     """A correct model whose formula omits the bias-free case fails only the count."""
     source = reference_source("3.1").replace(
@@ -80,6 +82,7 @@ def test_gpt_bias_free_parameter_formula_alone(workspace):
     assert failing == ["The number of parameters equals gpt_param_count(config) and the closed form, with and without biases"]
 
 
+@pytest.mark.slow
 def test_bpe_without_save_passes_the_rest(workspace):
     source = reference_source("3.2")
     source = replace_function_body(source, "    def save(self, path):", "BPETokenizer.save is not implemented yet")
@@ -92,6 +95,7 @@ def test_bpe_without_save_passes_the_rest(workspace):
     assert set(by_name.values()) == {PASS}
 
 
+@pytest.mark.slow
 def test_training_schedule_only(workspace):
     """With only lr_at written, the two schedule criteria pass and the rest fail."""
     template = (workspace.root / "phase3" / "train.py").read_text(encoding="utf-8")
@@ -109,6 +113,7 @@ def test_training_schedule_only(workspace):
     ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("lesson_id", ["3.3", "3.4"])
 def test_passes_with_unsolved_gpt(workspace, reference, lesson_id):
     """3.3 and 3.4 judge their own file on the check's GPT, so an unsolved 3.1 does not fail them."""
@@ -120,6 +125,7 @@ def test_passes_with_unsolved_gpt(workspace, reference, lesson_id):
     assert result.status == PASS, [c.message for c in result.criteria if c.status != PASS]
 
 
+@pytest.mark.slow
 def test_generation_sampling_without_cache(workspace):
     """Sampling and plain generation work before the cache exists; only the cache criteria fail."""
     source = reference_source("3.4")

@@ -75,6 +75,7 @@ def test_full_tier_skips_without_data(workspace, reference):
     assert statuses(result)[REAL] == statuses(result)[REAL_NORMALIZE] == statuses(result)[REAL_EPOCH] == "skip"
     assert "ztf data get cifar10" in messages(result)[REAL]
     assert statuses(result)[BATCH] == "pass"
+    assert result.status == "skip"  # not a pass: the real-data criteria never ran
 
 
 def write_real_format_batches(folder: Path) -> None:

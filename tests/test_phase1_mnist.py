@@ -99,6 +99,7 @@ def test_full_tier_skips_without_mnist(workspace, reference):
     assert statuses(result)[MNIST] == "skip"
     assert "ztf data get mnist" in messages(result)[MNIST]
     assert DIGITS not in statuses(result)
+    assert result.status == "skip"  # not a pass: the MNIST criterion never ran
 
 
 def write_idx(path, array: np.ndarray) -> None:

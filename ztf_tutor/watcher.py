@@ -44,6 +44,7 @@ from . import locations
 from .attempts import record_activity, record_attempt
 from .config import Settings, load_settings
 from .curriculum import Curriculum, Lesson, curriculum
+from .journal.records import read_snapshot
 from .runner import CheckRun, EventCallback
 from .verdict import CheckResult
 from .workspace import Workspace
@@ -414,6 +415,7 @@ class LessonChecker:
         run, generation = self._begin(lesson, tier)
         try:
             digests = self._digests(lesson)
+            snapshot = read_snapshot(self.workspace.root, lesson)
             run.start()
             result = run.wait()
         finally:
@@ -429,7 +431,7 @@ class LessonChecker:
             # The files changed while the check ran; the save that changed them brings its own run.
             log.debug("dropping the %s verdict: its files changed during the run", lesson.id)
             return None
-        record_attempt(self.workspace, lesson, result, trigger=trigger)
+        record_attempt(self.workspace, lesson, result, trigger=trigger, snapshot=snapshot)
         source_mtime = max(result.source_mtimes.values(), default=0.0)
         verdict = Verdict(result, trigger, source_mtime, digests)
         if self.on_verdict is not None:

@@ -11,8 +11,9 @@ from ..attempts import record_attempt
 from ..config import load_settings
 from ..curriculum import curriculum
 from ..errors import ZtfError
+from ..journal.records import read_snapshot
 from ..runner import run_check
-from ..verdict import PASS, CheckResult
+from ..verdict import PASS, SKIP, CheckResult
 from ._common import (
     STATUS_MARK,
     STATUS_STYLE,
@@ -55,8 +56,9 @@ def run(args: argparse.Namespace) -> int:
         return run_remote_check(args, workspace, lesson, settings)
     if not args.json:
         stderr.print(f"[dim]Checking {lesson.id} {lesson.title} ({args.tier} tier)…[/]")
+    snapshot = read_snapshot(workspace.root, lesson)
     result = run_check(workspace.root, lesson, args.tier, settings=settings, timeout_s=args.timeout)
-    record_attempt(workspace, lesson, result, trigger="manual")
+    record_attempt(workspace, lesson, result, trigger="manual", snapshot=snapshot)
     if args.json:
         print_json(result.to_json(include_output=args.output))
     else:
@@ -83,6 +85,8 @@ def print_verdict(result: CheckResult, show_output: bool = False) -> None:
                  f"in {result.duration_s:.1f} s")
     if result.message:
         stdout.print(f"[{style}]{escape(result.message)}[/]")
+    if result.status == SKIP:
+        stdout.print(f"[{style}]{counts['skip']} criteria could not run here; their messages say what they need.[/]")
     if show_output and result.output:
         stdout.print("\n[bold]Output of your code:[/]")
         stdout.out(result.output)

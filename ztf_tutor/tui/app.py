@@ -17,6 +17,7 @@ from textual.logging import TextualHandler
 from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
+from ..artifacts import image_paths, open_in_viewer
 from ..attempts import record_solution_reveal, save_reflection, show_next_hint
 from ..commands.solution import solution_files, solution_lock_reason
 from ..config import Settings, load_settings
@@ -64,6 +65,7 @@ class ZtfApp(App[int]):
         Binding("s", "solution", "Solution"),
         Binding("e", "open_editor", "Edit"),
         Binding("o", "output", "Output"),
+        Binding("v", "view_image", "Image"),
         Binding("f", "reflect", "Reflect"),
         Binding("j", "journal", "Journal"),
         Binding("t", "toggle_theme", "Theme"),
@@ -344,6 +346,21 @@ class ZtfApp(App[int]):
         result = self.results.get(self.lesson.id)
         self.push_screen(OutputDialog(self.lesson.id, result.output if result else ""))
 
+    def action_view_image(self) -> None:
+        """Open the image the last check wrote (such as an attention heatmap) in the system viewer."""
+        if self.lesson is None:
+            return
+        result = self.results.get(self.lesson.id)
+        artifacts = self.workspace.tutor_dir / "artifacts" if self.workspace else None
+        images = image_paths(result, artifacts) if result else []
+        if not images:
+            self.notify("The last check of this lesson wrote no image.", title="Image")
+            return
+        # NOTE: the image is not drawn inside the terminal; the path is shown and a viewer opened.
+        problem = open_in_viewer(images[-1])
+        detail = f"Could not open a viewer ({problem}); open the file yourself." if problem else "Opened in your viewer."
+        self.notify(f"{images[-1]}\n{detail}", title="Image", timeout=20)
+
     def action_journal(self) -> None:
         """Open the journal screen."""
         if self.workspace is not None:
@@ -380,6 +397,7 @@ class ZtfApp(App[int]):
         yield SystemCommand("Show the solution", "Reference beside your code, once unlocked (s)", self.action_solution)
         yield SystemCommand("Open the editor", "Open the lesson's file in $VISUAL or $EDITOR (e)", self.action_open_editor)
         yield SystemCommand("Show the output", "What your code printed in the last check (o)", self.action_output)
+        yield SystemCommand("View the image", "Open the image the last check wrote (v)", self.action_view_image)
         yield SystemCommand("Reflect", "Answer the reflection questions (f)", self.action_reflect)
         yield SystemCommand("Open the journal", "Progress and reflections (j)", self.action_journal)
         yield SystemCommand("Toggle the theme", "Dark or light (t)", self.action_toggle_theme)

@@ -15,6 +15,7 @@ HELP = """\
 - `s` show the reference solution (after a genuine attempt)
 - `e` open the lesson's file in `$VISUAL` or `$EDITOR`
 - `o` show what your code printed during the last check
+- `v` open the image the last check wrote, such as an attention heatmap, in your viewer
 - `f` reflect on the lesson
 - `j` open the journal
 - `t` switch between the dark and the light theme

@@ -118,3 +118,55 @@ def overall_status(criteria: list[CriterionResult]) -> str:
     if SKIP in statuses:
         return SKIP
     return PASS
+
+
+@dataclass
+class EventSummary:
+    """What a child's event stream says about a run, before any judgement of how it ended."""
+
+    order: list[str] = field(default_factory=list)
+    results: dict[str, CriterionResult] = field(default_factory=dict)
+    running: str | None = None
+    finished: bool = False
+    broken: str | None = None
+    exit_call: str | None = None
+
+
+def summarize_events(events: list[dict[str, Any]]) -> EventSummary:
+    """Read the child's events (begin, start, criterion, done, check_broken, exit_called)."""
+    summary = EventSummary()
+    for event in events:
+        kind = event.get("event")
+        if kind == "begin":
+            summary.order = list(event.get("criteria", []))
+        elif kind == "start":
+            summary.running = event.get("name")
+        elif kind == "criterion":
+            result = CriterionResult.from_json(event["result"])
+            summary.results[result.name] = result
+            summary.running = None
+        elif kind == "done":
+            summary.finished = True
+        elif kind == "check_broken":
+            summary.broken = ("the check itself failed to load; this is a bug in ztf, not in your code.\n"
+                              + event.get("traceback", ""))
+        elif kind == "exit_called" and summary.exit_call is None:
+            where = f" at {event['location']}" if event.get("location") else ""
+            summary.exit_call = (f"learner code called os._exit({event.get('code')}){where}, which ended the check "
+                                 "before it finished. Remove that call.")
+    return summary
+
+
+def judge_criteria(summary: EventSummary, problem: str | None) -> tuple[list[CriterionResult], str | None]:
+    """List every criterion in order, marking those a problem stopped, and return the final problem."""
+    if not summary.order and not problem:
+        problem = "the check ended before it started any criterion."
+    criteria = []
+    for name in summary.order:
+        if name in summary.results:
+            criteria.append(summary.results[name])
+        elif name == summary.running:
+            criteria.append(CriterionResult(name, ERROR, message=f"{problem} (while running this criterion)"))
+        else:
+            criteria.append(CriterionResult(name, ERROR, message=f"not run: {problem}"))
+    return criteria, problem

@@ -140,7 +140,7 @@ def commit_body(record: dict[str, Any]) -> str:
 
 
 def file_entries(snapshot: Snapshot) -> dict[str, dict[str, Any]]:
-    entries = {}
+    entries: dict[str, dict[str, Any]] = {}
     for relative, data in snapshot.files.items():
         if data is None:
             entries[relative] = {"missing": True}

@@ -67,9 +67,10 @@ def _recompute(data: bytes, lesson_ids: set[str] | None) -> dict[str, dict[str, 
 
 
 def _updated_totals(data: bytes, status: os.stat_result | None, cache: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
-    offset = cache.get("offset", -1) if cache else -1
-    same_file = (cache is not None and status is not None and cache.get("inode") == status.st_ino
-                 and 0 <= offset <= len(data))
+    if cache is None or status is None:
+        return _recompute(data, None)
+    offset = cache.get("offset", -1)
+    same_file = cache.get("inode") == status.st_ino and 0 <= offset <= len(data)
     if same_file and offset == len(data) and cache.get("mtime_ns") == status.st_mtime_ns:
         return cache["lessons"]
     # Same length but a newer file means an edit in place, which appending never does.

@@ -311,7 +311,8 @@ def follow(client: SshClient, record: JobRecord, on_event: EventCallback | None 
         on_follower(process)
     assert process.stdout is not None and process.stderr is not None
     errors: list[bytes] = []
-    reader = threading.Thread(target=lambda: errors.append(process.stderr.read()), daemon=True)
+    error_stream = process.stderr
+    reader = threading.Thread(target=lambda: errors.append(error_stream.read()), daemon=True)
     reader.start()
     end: dict[str, Any] | None = None
     seen_events = False

@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ..verdict import ERROR, CheckResult, CriterionResult, overall_status
+from ..verdict import ERROR, CheckResult, judge_criteria, overall_status, summarize_events
 
 POLL_S = 0.2
 CANCEL_GRACE_S = 5.0
@@ -112,7 +112,7 @@ def child_environment(package_root: Path) -> dict[str, str]:
 
 
 def read_events(path: Path) -> list[dict[str, Any]]:
-    events = []
+    events: list[dict[str, Any]] = []
     try:
         lines = path.read_bytes().splitlines()
     except OSError:
@@ -152,41 +152,11 @@ def fault_location(output: str, workspace: Path) -> str | None:
 
 def build_verdict(spec: dict[str, Any], events: list[dict[str, Any]], problem: str | None) -> CheckResult:
     """Combine the event lines into a verdict, the way the local runner does."""
-    order: list[str] = []
-    results: dict[str, CriterionResult] = {}
-    running = None
-    finished = False
-    for event in events:
-        kind = event.get("event")
-        if kind == "begin":
-            order = list(event.get("criteria", []))
-        elif kind == "start":
-            running = event.get("name")
-        elif kind == "criterion":
-            result = CriterionResult.from_json(event["result"])
-            results[result.name] = result
-            running = None
-        elif kind == "done":
-            finished = True
-        elif kind == "check_broken":
-            problem = problem or ("the check itself failed to load; this is a bug in ztf, not in your code.\n"
-                                  + event.get("traceback", ""))
-        elif kind == "exit_called" and not problem:
-            where = f" at {event['location']}" if event.get("location") else ""
-            problem = (f"learner code called os._exit({event.get('code')}){where}, which ended the check "
-                       "before it finished. Remove that call.")
-    if not finished and not problem:
+    summary = summarize_events(events)
+    problem = problem or summary.broken or summary.exit_call
+    if not summary.finished and not problem:
         problem = "the check process exited before it finished."
-    if not order and not problem:
-        problem = "the check ended before it started any criterion."
-    criteria = []
-    for name in order:
-        if name in results:
-            criteria.append(results[name])
-        elif name == running:
-            criteria.append(CriterionResult(name, ERROR, message=f"{problem} (while running this criterion)"))
-        else:
-            criteria.append(CriterionResult(name, ERROR, message=f"not run: {problem}"))
+    criteria, problem = judge_criteria(summary, problem)
     return CheckResult(lesson=spec.get("lesson", ""), tier=spec["tier"],
                        status=ERROR if problem else overall_status(criteria),
                        duration_s=0.0, criteria=criteria, message=problem or "")
@@ -288,7 +258,7 @@ def supervise(job_dir: Path, base: Path, spec: dict[str, Any], cancelled: thread
 
 def drain_output(process: subprocess.Popen, output: TailBuffer) -> None:
     assert process.stdout is not None
-    while chunk := process.stdout.read1(65536):
+    while chunk := process.stdout.read1(65536):  # type: ignore[attr-defined]
         output.write(chunk)
 
 

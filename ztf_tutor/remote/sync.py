@@ -147,7 +147,9 @@ def sync_tar(client: SshClient, entries: list[SyncEntry]) -> None:
     assert process.stdin is not None and process.stderr is not None
     # Drain stderr beside the writer, so a remote that reports many errors cannot block on a full pipe.
     errors: list[bytes] = []
-    reader = threading.Thread(target=lambda: errors.append(process.stderr.read()), daemon=True)
+    error_stream = process.stderr
+    assert error_stream is not None
+    reader = threading.Thread(target=lambda: errors.append(error_stream.read()), daemon=True)
     reader.start()
     try:
         with tarfile.open(fileobj=process.stdin, mode="w|") as archive:

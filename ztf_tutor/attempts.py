@@ -2,8 +2,9 @@
 
 Every caller goes through these functions, so that progress and the journal see the same events.
 Progress (`.ztf/progress.json`) is updated at once; the journal is written by a background
-thread (see `ztf_tutor.journal`), so none of these functions waits for git. Time on task comes
-from the journal (`ztf_tutor.journal.lesson_journal`), which counts active time only.
+thread (see `ztf_tutor.journal`), so none of these functions waits for git. Both count time on
+task from the same events with the same idle-gap rule: the journal is the record that
+`ztf journal` reviews, and progress is the fast copy that the tutor and the solution lock read.
 """
 
 from __future__ import annotations
@@ -35,7 +36,9 @@ def record_attempt(
     `snapshot` is the lesson's files as read before the check started; without it the snapshot
     kept by `journal.snapshot_files` is used, and failing that the files are read now.
     """
-    entry = Progress(workspace).record(result)
+    progress = Progress(workspace)
+    progress.touch(lesson.id)
+    entry = progress.record(result)
     if snapshot is not None:
         kind = "before-run" if not result.source_mtimes or snapshot.matches(result.source_mtimes) else "after-run"
     else:
@@ -59,12 +62,14 @@ def _journal_event(workspace: Workspace, lesson: Lesson, kind: str, **fields: ob
 def record_activity(workspace: Workspace, lesson: Lesson) -> LessonProgress:
     """Note that the learner worked on the lesson now (a save); feeds time on task."""
     _journal_event(workspace, lesson, "activity")
-    return Progress(workspace).get(lesson.id)
+    return Progress(workspace).touch(lesson.id)
 
 
 def show_next_hint(workspace: Workspace, lesson: Lesson) -> tuple[int, str]:
     """Reveal and record the next step of the hint ladder: (step from 1, text)."""
-    step, text = Progress(workspace).next_hint(lesson)
+    progress = Progress(workspace)
+    progress.touch(lesson.id)
+    step, text = progress.next_hint(lesson)
     _journal_event(workspace, lesson, "hint", step=step)
     return step, text
 
@@ -91,6 +96,7 @@ def save_reflection(workspace: Workspace, lesson: Lesson, text: str) -> Path:
         if handle.tell() == 0:
             handle.write(f"# Reflections on {lesson.id} {lesson.title}\n")
         handle.write(f"\n## {stamp}\n\n{text.strip()}\n")
+    Progress(workspace).touch(lesson.id)
     subject = f"{lesson.id} {lesson_slug(lesson)}: reflection"
     writer_for(workspace).submit(ReflectionJob(lesson.id, path.read_bytes(), subject, time.time()))
     return path

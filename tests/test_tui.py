@@ -28,6 +28,7 @@ from ztf_tutor.tui.widgets.curriculum_tree import CurriculumTree
 from ztf_tutor.workspace import is_workspace
 
 LESSON_FILE = "phase1/micrograd.py"
+FIRST_LESSON = curriculum().lessons[0].id  # the tree's first lesson, which a new learner lands on
 
 
 def reference_bytes() -> bytes:
@@ -50,11 +51,11 @@ async def test_welcome_on_first_start_only(workspace):
         await pilot.press("enter")
         await pilot.pause()
         assert isinstance(app.screen, MainScreen)
-        assert app.lesson is not None and app.lesson.id == "1.2"
+        assert app.lesson is not None and app.lesson.id == FIRST_LESSON
         await pilot.press("q")
     state = load_state(workspace)
     assert state.welcome_seen
-    assert state.last_lesson == "1.2"
+    assert state.last_lesson == FIRST_LESSON
 
     again = make_app(workspace, welcome_seen=False)
     async with again.run_test(size=SIZE) as pilot:
@@ -74,9 +75,9 @@ async def test_tree_selects_lesson_by_keys(workspace):
         tree.move_cursor(tree.root.children[0])
         await pilot.press("down", "enter")
         await pilot.pause()
-        assert app.lesson is not None and app.lesson.id == "1.2"
+        assert app.lesson is not None and app.lesson.id == FIRST_LESSON
         panel = app.screen.query_one(CheckpointPanel)
-        assert len(panel.query(CriterionRow)) == len(curriculum().lesson("1.2").criteria_names())
+        assert len(panel.query(CriterionRow)) == len(curriculum().lesson(FIRST_LESSON).criteria_names())
 
 
 @run_async
@@ -88,7 +89,7 @@ async def test_tree_selects_lesson_by_mouse(workspace):
         # Row 0 is phase 1, row 1 its first lesson; the tree starts below the one-line header.
         await pilot.click(CurriculumTree, offset=(8, 1))
         await pilot.pause()
-        assert app.lesson is not None and app.lesson.id == "1.2"
+        assert app.lesson is not None and app.lesson.id == FIRST_LESSON
 
 
 @run_async

@@ -66,6 +66,13 @@ def start_in_tmux(tmux: Tmux, workspace, pid_file, extra: dict[str, str] | None 
     tmux.run("new-session", "-d", "-s", "ztf", "-x", "120", "-y", "40", command)
 
 
+def select_micrograd(tmux: Tmux) -> None:
+    """Move the tree's cursor from the first lesson (1.1) to 1.2 and open it, as a learner would."""
+    tmux.run("send-keys", "-t", "ztf", "Down")
+    tmux.run("send-keys", "-t", "ztf", "Enter")
+    tmux.wait_for("1.2 Micrograd: an autograd engine from scratch", timeout=10)
+
+
 def test_save_from_outside_passes_in_tmux(workspace, isolated_home, tmp_path):
     tmux = Tmux(f"ztf-test-{os.getpid()}")
     pid_file = tmp_path / "ztf.pid"
@@ -74,8 +81,7 @@ def test_save_from_outside_passes_in_tmux(workspace, isolated_home, tmp_path):
         tmux.wait_for("Welcome to Zero-to-Frontier", timeout=30)
         tmux.run("send-keys", "-t", "ztf", "Enter")
         tmux.wait_for("Not checked yet", timeout=15)
-        tmux.run("send-keys", "-t", "ztf", "Enter")  # the tree has the focus, its cursor on 1.2: select it
-        tmux.wait_for("1.2 Micrograd: an autograd engine from scratch", timeout=5)
+        select_micrograd(tmux)
         pid = int(pid_file.read_text())
 
         lesson = curriculum().lesson("1.2")
@@ -106,6 +112,7 @@ def test_editor_key_saves_and_passes(workspace, isolated_home, tmp_path):
         tmux.wait_for("Welcome to Zero-to-Frontier", timeout=30)
         tmux.run("send-keys", "-t", "ztf", "Enter")
         tmux.wait_for("Not checked yet", timeout=15)
+        select_micrograd(tmux)
         tmux.run("send-keys", "-t", "ztf", "e")
         tmux.wait_for("1.2 passed. Reflect for a minute?", timeout=30)
         assert (workspace.root / "phase1/micrograd.py").read_bytes() == reference.read_bytes()

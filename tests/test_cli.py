@@ -91,7 +91,7 @@ def test_check_timeout_option(workspace):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["check", "7.7"], 'No lesson "7.7"'),
+        (["check", "7.7"], '"7.7" matches no lesson id'),
         (["check", "1.2", "--tier", "huge"], "invalid choice: 'huge'"),
         (["check", "1.2", "--timeout", "0"], "--timeout 0 is invalid"),
         (["frobnicate"], "invalid choice: 'frobnicate'"),

@@ -1,7 +1,7 @@
 """Entry point of the child process that runs one checkpoint: `python -m ztf_tutor.child SPEC`.
 
-SPEC is a JSON object: workspace, check_file, tier, events_fd, scratch, memory_limit_mb and
-data_dir. The child reports on its own pipe (events_fd) as JSON lines, so whatever the
+SPEC is a JSON object: workspace, check_file, tier, events_fd, scratch, memory_limit_mb,
+data_dir and deadline (a time.time() value). The child reports on its own pipe (events_fd) as JSON lines, so whatever the
 learner prints on stdout and stderr never mixes with the verdict:
 
   {"event": "begin", "criteria": [...]}
@@ -19,6 +19,7 @@ import json
 import os
 import resource
 import sys
+import time
 import traceback
 from pathlib import Path
 from typing import Any
@@ -83,6 +84,11 @@ def run(spec: dict[str, Any]) -> int:
     events = EventWriter(int(spec["events_fd"]))
     workspace = Path(spec["workspace"]).resolve()
     faulthandler.enable(file=sys.stderr, all_threads=False)
+    if spec.get("deadline"):
+        # Print the stack shortly before the runner's deadline (wall clock, shared with the parent),
+        # so that a timeout can name the learner's line.
+        remaining = float(spec["deadline"]) - time.time()
+        faulthandler.dump_traceback_later(max(0.05, remaining - min(1.0, 0.2 * remaining)), exit=False)
     limit_memory(spec.get("memory_limit_mb"))
     report_exit_calls(events, workspace)
 

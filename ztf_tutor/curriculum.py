@@ -101,7 +101,8 @@ class Curriculum:
             return matches[0]
         known = ", ".join(lesson.id for lesson in self.lessons)
         raise UnknownLessonError(
-            f'No lesson "{lesson_id}".', hint=f"Known lessons: {known}. Run `ztf lessons` to list them."
+            f'"{lesson_id}" matches no lesson id, check name or title.',
+            hint=f"Known lessons: {known}. Run `ztf lessons` to list them.",
         )
 
     def lesson_for_file(self, relative: str) -> Lesson | None:

@@ -171,6 +171,7 @@ class CheckRun:
             "scratch": self._scratch.name,
             "memory_limit_mb": self.limits.memory_limit_mb,
             "data_dir": str(self.settings.data_dir()),
+            "deadline": time.time() + self.limits.timeout_s,
         }
         self.started = time.perf_counter()
         try:
@@ -269,7 +270,10 @@ class CheckRun:
     def _describe_abnormal_end(self, timed_out: bool, summary: EventSummary) -> str:
         assert self.process is not None
         if timed_out:
-            return f"timed out after {self.limits.timeout_s:g} s. Look for an infinite loop or a loop that runs far more steps than needed."
+            where = self._fault_location()
+            at = f"; it was running {where}" if where else ""
+            return (f"timed out after {self.limits.timeout_s:g} s{at}. Look for an infinite loop or a loop that "
+                    "runs far more steps than needed.")
         if self.cancelled.is_set():
             return self.cancel_reason
         code = self.process.returncode

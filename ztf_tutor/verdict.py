@@ -168,5 +168,5 @@ def judge_criteria(summary: EventSummary, problem: str | None) -> tuple[list[Cri
         elif name == summary.running:
             criteria.append(CriterionResult(name, ERROR, message=f"{problem} (while running this criterion)"))
         else:
-            criteria.append(CriterionResult(name, ERROR, message=f"not run: {problem}"))
+            criteria.append(CriterionResult(name, ERROR, message="not run: the check stopped before it reached this criterion."))
     return criteria, problem

@@ -42,6 +42,12 @@ def learner_grads(Value, op, x: float, y: float) -> tuple[float, float, float]:
     a, b = Value(x), Value(y)
     out = op(a, b)
     out.backward()
+    if out.grad != 1.0:
+        fail(
+            f"after backward() the output's grad is {out.grad}, so every gradient "
+            "starts from the wrong value. Look at Value.backward: set self.grad = 1.0 before walking the graph.",
+            measured=f"out.grad = {out.grad}", threshold="= 1.0",
+        )
     return out.data, a.grad, b.grad
 
 

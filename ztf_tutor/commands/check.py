@@ -55,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
 
         return run_remote_check(args, workspace, lesson, settings)
     if not args.json:
-        stderr.print(f"[dim]Checking {lesson.id} {lesson.title} ({args.tier} tier)…[/]")
+        stderr.print(f"[dim]Checking {lesson.id} {lesson.title} ({args.tier} tier) in {workspace.root}…[/]")
     snapshot = read_snapshot(workspace.root, lesson)
     result = run_check(workspace.root, lesson, args.tier, settings=settings, timeout_s=args.timeout)
     record_attempt(workspace, lesson, result, trigger="manual", snapshot=snapshot)
@@ -72,12 +72,16 @@ def print_verdict(result: CheckResult, show_output: bool = False) -> None:
     table.add_column("criterion", ratio=3)
     table.add_column("measured", ratio=2)
     table.add_column("threshold")
+    previous_message = None
     for criterion in result.criteria:
         style = STATUS_STYLE.get(criterion.status, "")
         table.add_row(f"[{style}]{STATUS_MARK.get(criterion.status, '?')}[/]", escape(criterion.name),
                       escape(criterion.measured or ""), escape(criterion.threshold or ""))
         if criterion.status != PASS and criterion.message:
-            table.add_row("", f"[{style}]{escape(criterion.message)}[/]", "", "")
+            # A syntax error fails every criterion with one message: print it once.
+            text = "(the same as above)" if criterion.message == previous_message else criterion.message
+            table.add_row("", f"[{style}]{escape(text)}[/]", "", "")
+            previous_message = criterion.message
     stdout.print(table)
     style = STATUS_STYLE.get(result.status, "")
     counts = result.counts()

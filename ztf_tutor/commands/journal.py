@@ -121,6 +121,8 @@ def run_overview(workspace: Workspace, as_json: bool) -> int:
 
 def run_lesson(workspace: Workspace, lesson_id: str, as_json: bool, limit: int) -> int:
     lesson = lesson_journal(workspace, lesson_id)
+    if not lesson.attempts and not lesson.hints and lesson_id not in {known.id for known in curriculum().lessons}:
+        curriculum().lesson(lesson_id)  # raises UnknownLessonError, listing the known lessons
     if as_json:
         print_json(lesson.to_json())
         return 0

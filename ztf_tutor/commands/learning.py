@@ -8,7 +8,9 @@ from rich.table import Table
 
 from ..attempts import show_next_hint
 from ..curriculum import curriculum
+from ..errors import WorkspaceError
 from ..progress import PASSED, Progress
+from ..workspace import Workspace
 from ._common import add_workspace_option, print_json, stdout, workspace_from
 
 STATE_STYLE = {"passed": "green", "failing": "red", "in progress": "yellow", "not started": "dim"}
@@ -34,9 +36,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     hint.set_defaults(handler=run_hint)
 
 
-def lesson_rows(args: argparse.Namespace) -> list[dict]:
-    workspace = workspace_from(args)
-    progress = Progress(workspace)
+def lesson_rows(args: argparse.Namespace, require_workspace: bool = True) -> list[dict]:
+    """One row per lesson; without a workspace (when allowed) the state is None and paths are relative."""
+    try:
+        workspace: Workspace | None = workspace_from(args)
+    except WorkspaceError:
+        if require_workspace:
+            raise
+        workspace = None
+    progress = Progress(workspace) if workspace else None
     rows = []
     for lesson in curriculum().lessons:
         rows.append({
@@ -44,8 +52,8 @@ def lesson_rows(args: argparse.Namespace) -> list[dict]:
             "title": lesson.title,
             "phase": lesson.phase,
             "phase_title": lesson.phase_title,
-            "state": progress.state(lesson),
-            "files": [str(workspace.path(relative)) for relative in lesson.files],
+            "state": progress.state(lesson) if progress else None,
+            "files": [str(workspace.path(relative)) if workspace else relative for relative in lesson.files],
             "tiers": sorted(lesson.tiers),
             "needs_gpu": lesson.needs_gpu,
         })
@@ -53,7 +61,7 @@ def lesson_rows(args: argparse.Namespace) -> list[dict]:
 
 
 def run_lessons(args: argparse.Namespace) -> int:
-    rows = lesson_rows(args)
+    rows = lesson_rows(args, require_workspace=False)
     if args.json:
         print_json(rows)
         return 0
@@ -61,7 +69,7 @@ def run_lessons(args: argparse.Namespace) -> int:
     for column in ("id", "lesson", "phase", "state", "files"):
         table.add_column(column)
     for row in rows:
-        state = f"[{STATE_STYLE[row['state']]}]{row['state']}[/]"
+        state = f"[{STATE_STYLE[row['state']]}]{row['state']}[/]" if row["state"] else "[dim]no workspace[/]"
         table.add_row(row["id"], row["title"], f"{row['phase']} {row['phase_title']}", state, "\n".join(row["files"]))
     stdout.print(table)
     return 0

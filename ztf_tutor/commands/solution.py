@@ -44,7 +44,8 @@ def solution_lock_reason(workspace: Workspace, lesson: Lesson, settings: Setting
         missing.append(f"{need_failed} failing check run{'s' if need_failed != 1 else ''} "
                        f"(you have {entry.failed_attempts})")
     if minutes < need_minutes:
-        missing.append(f"{need_minutes:g} minutes of work on the lesson (you have {minutes:.0f})")
+        missing.append(f"{need_minutes:g} minute{'s' if need_minutes != 1 else ''} of work on the lesson "
+                       f"(you have {minutes:.0f} so far)")
     if not missing:
         return None
     return (f"The reference solution for {lesson.id} unlocks after " + " and ".join(missing) + ". "

@@ -378,6 +378,9 @@ def attempt_detail(workspace: Workspace, lesson_id: str, reference: str) -> Atte
 def default_diff_pair(journal: LessonJournal) -> tuple[AttemptSummary, AttemptSummary]:
     """Return the last failing attempt before the first pass, and that first pass."""
     first_pass = journal.first_pass
+    if not journal.attempts:
+        raise ZtfError(f"lesson {journal.lesson} has no recorded attempts yet, so there is nothing to compare.",
+                       hint=f"Run `ztf check {journal.lesson}` first; every run is recorded.")
     if first_pass is None:
         raise ZtfError(
             f"lesson {journal.lesson} has no passing attempt yet, so there is no fix to show.",

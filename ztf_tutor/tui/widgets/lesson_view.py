@@ -23,13 +23,13 @@ def gpu_markdown(lesson: Lesson, remotes: list[str], local_gpu: str | None) -> s
     tier = lesson.tiers.get("full")
     if tier is None or not tier.gpu:
         return ""
-    lines = ["**The full tier needs a GPU.** Saving runs the fast tier on your CPU."]
+    lines = ["**The full tier needs a GPU.** Saving runs the fast tier on your CPU; press `g` to run the full tier."]
     if local_gpu:
         lines.append(f"Your GPU ({local_gpu}) can run it: `ztf check {lesson.id} --tier full`.")
     for name in remotes:
         lines.append(f"Run it on the remote {name}: `ztf check {lesson.id} --tier full --remote {name}`.")
     if not local_gpu and not remotes:
-        lines.append("No GPU found here and no remote configured; add one under `[remotes]` in the config.")
+        lines.append("No GPU found here and no remote configured; add one with `ztf remote add NAME USER@HOST`.")
     return "\n\n".join(lines)
 
 

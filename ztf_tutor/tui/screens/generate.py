@@ -187,6 +187,7 @@ class GenerateScreen(Screen[None]):
             self.finish(f"Saved the tiny model (final training loss {event['loss']:.2f}). Type a prompt and press "
                         f"Enter.", "-passed")
             self.show_model()
+            self.query_one("#prompt", Input).focus()
         elif kind == "error":
             where = f"{event['location']}: " if event.get("location") else ""
             self.finish(f"Generation failed: {where}{event['message']}", "-failed")

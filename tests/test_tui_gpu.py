@@ -14,7 +14,6 @@ from test_remote import (  # noqa: F401  (sshd and remote_dir are fixtures used 
 from textual.widgets import Static
 from tui_support import SIZE, make_app, run_async, wait_until
 
-from ztf_tutor.curriculum import curriculum
 from ztf_tutor.progress import Progress
 from ztf_tutor.remote.config import Remote, get_remote, save_remote
 from ztf_tutor.remote.job import cancel, load_record, remote_job_state
@@ -30,7 +29,7 @@ LESSON_FILE = "phase1/micrograd.py"
 
 async def ready(app, pilot) -> None:
     """Wait for the lesson and the GPU probe, then pretend torch saw no GPU (this machine has none anyway)."""
-    assert await wait_until(pilot, lambda: app.lesson is not None and app.gpu_probe_done)
+    assert await wait_until(pilot, lambda: app.lesson is not None and app.gpu.probe_done)
     app.local_gpu = None
 
 
@@ -46,7 +45,7 @@ async def test_no_gpu_no_remote_notice(workspace):
         await pilot.press("g")
         await pilot.pause()
         assert "`ztf remote add NAME USER@HOST`" in notices(app)
-        assert app.remote_run is None
+        assert app.gpu.remote_run is None
         assert isinstance(app.screen, MainScreen)
 
 
@@ -64,7 +63,7 @@ async def test_picker_lists_several_remotes(workspace):
         await pilot.press("escape")
         await pilot.pause()
         assert isinstance(app.screen, MainScreen)
-        assert app.remote_run is None
+        assert app.gpu.remote_run is None
 
 
 @run_async
@@ -79,7 +78,7 @@ async def test_local_gpu_runs_full_tier_here(workspace, reference):
         assert await wait_until(pilot, lambda: panel.result is not None)
         assert panel.result.tier == "full"
         assert panel.result.where == "local"
-        assert app.remote_run is None
+        assert app.gpu.remote_run is None
     assert Progress(workspace).get("1.2").attempts == 1
 
 
@@ -95,14 +94,14 @@ async def test_remote_run_records_verdict(sshd: Sshd, workspace, reference, remo
     async with app.run_test(size=SIZE) as pilot:
         await ready(app, pilot)
         await pilot.press("g")
-        assert app.remote_run is not None
+        assert app.gpu.remote_run is not None
         assert await wait_until(pilot, lambda: isinstance(app.screen, ReflectionDialog), timeout=180)
         main = next(screen for screen in app.screen_stack if isinstance(screen, MainScreen))
         panel = main.query_one(CheckpointPanel)
         assert panel.result.status == "pass"
         assert panel.result.tier == "full"
         assert panel.result.where.startswith("remote gpu (")
-        assert app.remote_run is None
+        assert app.gpu.remote_run is None
     entry = Progress(workspace).get("1.2")
     assert entry.attempts == 1
     assert entry.last_status == "pass"
@@ -118,7 +117,7 @@ async def test_unreachable_remote_is_notice(sshd: Sshd, workspace, reference, re
     async with app.run_test(size=SIZE) as pilot:
         await ready(app, pilot)
         await pilot.press("g")
-        assert await wait_until(pilot, lambda: app.remote_run is None, timeout=120)
+        assert await wait_until(pilot, lambda: app.gpu.remote_run is None, timeout=120)
         await pilot.pause()
         assert "Cannot reach gone" in notices(app)
         panel = app.screen.query_one(CheckpointPanel)
@@ -130,7 +129,7 @@ async def test_unreachable_remote_is_notice(sshd: Sshd, workspace, reference, re
 async def start_long_job(app, pilot) -> None:
     await ready(app, pilot)
     await pilot.press("g")
-    assert await wait_until(pilot, lambda: app.remote_run is not None and app.remote_run.job_started, timeout=120)
+    assert await wait_until(pilot, lambda: app.gpu.remote_run is not None and app.gpu.remote_run.job_started, timeout=120)
 
 
 def job_state(name: str) -> str:

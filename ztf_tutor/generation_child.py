@@ -87,7 +87,6 @@ def load_model(path: Path, gpt: Any) -> tuple[Any, list[str]]:
 def generate(spec: dict[str, Any], events: Events) -> None:
     """Stream tokens from the learner's `stream` as decoded pieces."""
     import torch
-
     from phase3 import generate as sampling  # the learner's module
     from phase3 import gpt
 
@@ -111,7 +110,6 @@ def train_tiny(spec: dict[str, Any], events: Events) -> None:
     """Train the learner's GPT briefly on a text file and save it as a generator checkpoint."""
     import torch
     import torch.nn.functional as F
-
     from phase3 import gpt
 
     text = Path(spec["text"]).read_text(encoding="utf-8")
@@ -123,7 +121,7 @@ def train_tiny(spec: dict[str, Any], events: Events) -> None:
     optimizer = torch.optim.AdamW(model.parameters(), lr=TINY_LR)
     generator = torch.Generator().manual_seed(0)
     steps = int(spec.get("steps", TINY_STEPS))
-    block = TINY_CONFIG["block_size"]
+    block = int(TINY_CONFIG["block_size"])
     deadline = time.perf_counter() + float(spec.get("seconds", TINY_SECONDS))
 
     model.train()

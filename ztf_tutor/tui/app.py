@@ -39,6 +39,7 @@ from .messages import (
     CheckStarted,
     CheckSuperseded,
     LessonChosen,
+    RemoteStatus,
     SourceSaved,
     WatchNotice,
 )
@@ -57,7 +58,7 @@ THEMES = ("textual-dark", "textual-light")
 GENERATION_LESSON = "3.4"
 
 
-class ZtfApp(GpuActions, App[int]):
+class ZtfApp(App[int]):
     """The tutor on one workspace; every save of a lesson file reruns that lesson's fast tier."""
 
     TITLE = "ztf"
@@ -102,6 +103,7 @@ class ZtfApp(GpuActions, App[int]):
         self.checker: LessonChecker | None = None
         self.watcher: SaveWatcher | None = None
         self.local_gpu: str | None = None
+        self.gpu = GpuActions(self)
 
     # Start and stop
 
@@ -167,15 +169,15 @@ class ZtfApp(GpuActions, App[int]):
 
     async def action_quit(self) -> None:
         """Stop watching, kill any running check and leave; a remote job first asks whether to leave or cancel it."""
-        if self.remote_run is not None:
-            self.ask_about_remote_job()
+        if self.gpu.remote_run is not None:
+            self.gpu.ask_about_remote_job()
             return
         self.shutdown()
         self.exit(0)
 
     def shutdown(self) -> None:
         """Stop the watcher and cancel every check, leaving a remote job running; safe to call twice."""
-        run = self.remote_run
+        run = self.gpu.remote_run
         if run is not None and not (run.leaving or run.cancelling):
             run.leave()  # the safe default when the app closes without asking: the job can still be attached
         if self.checker is not None:
@@ -211,8 +213,9 @@ class ZtfApp(GpuActions, App[int]):
         panel.show_lesson(lesson, self.results.get(lesson.id), self.statuses.get(lesson.id))
         if self.checker is not None and lesson.id in self.checker.running():
             panel.begin()
-        if self.remote_run is not None and self.remote_run.lesson.id == lesson.id:
-            panel.begin("full", f" on {self.remote_run.remote.name}")
+        remote_run = self.gpu.remote_run
+        if remote_run is not None and remote_run.lesson.id == lesson.id:
+            panel.begin("full", f" on {remote_run.remote.name}")
         self._refresh_time()
         self.refresh_bindings()
 
@@ -273,12 +276,11 @@ class ZtfApp(GpuActions, App[int]):
         """Turn a finished check worker into CheckFinished, and a crashed one into a notice."""
         worker = event.worker
         if worker.group == REMOTE_GROUP:
-            self.remote_worker_changed(event)
+            self.gpu.worker_changed(event)
             return
         if not (worker.group or "").startswith("check-"):
             if worker.group == "gpu" and event.state in (WorkerState.SUCCESS, WorkerState.ERROR):
-                self.local_gpu = worker.result if event.state == WorkerState.SUCCESS else None
-                self.gpu_probe_done = True
+                self.gpu.probe_finished(worker.result if event.state == WorkerState.SUCCESS else None)
             return
         if event.state == WorkerState.SUCCESS:
             if isinstance(worker.result, Verdict):
@@ -382,6 +384,14 @@ class ZtfApp(GpuActions, App[int]):
         """Open the journal screen."""
         if self.workspace is not None:
             self.push_screen(JournalScreen(self.workspace, self.lessons))
+
+    def action_run_gpu(self) -> None:
+        """Run the full tier of the lesson on view on a GPU: this machine's, else a remote's."""
+        self.gpu.run_gpu()
+
+    def on_remote_status(self, message: RemoteStatus) -> None:
+        """Show a step of a remote run under the criteria."""
+        self.gpu.show_status(message)
 
     def action_generate(self) -> None:
         """Open the text generator of lesson 3.4 on the learner's own code."""

@@ -14,7 +14,7 @@ import os
 import signal
 import sys
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +37,7 @@ def model_path(workspace: Workspace) -> Path | None:
     return None
 
 
-async def child_events(spec: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
+async def child_events(spec: dict[str, Any]) -> AsyncGenerator[dict[str, Any], None]:
     """Start the child with SPEC and yield its events, first {"event": "started", "pid": PID}.
 
     A crash without an "error" event becomes one. Close the iterator (`contextlib.aclosing`) to kill the child.

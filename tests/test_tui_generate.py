@@ -175,3 +175,16 @@ async def test_missing_model_offers_tiny_one(workspace, reference):
         screen.query_one("#prompt", Input).value = "The "
         await pilot.press("enter")
         assert await wait_until(pilot, lambda: "20 tokens in" in str(status(screen).render()))
+
+
+@run_async
+async def test_palette_opens_generator(model_workspace):
+    app = make_app(model_workspace)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        assert app.check_action("generate", ()) is False  # the key belongs to lesson 3.4
+        command = next(item for item in app.get_system_commands(app.screen) if item.title == "Generate text")
+        command.callback()
+        await pilot.pause()
+        assert isinstance(app.screen, GenerateScreen)
+        assert "runs/3.3/model.pt" in str(app.screen.query_one("#gen-model", Static).render())

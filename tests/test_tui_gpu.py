@@ -14,6 +14,7 @@ from test_remote import (  # noqa: F401  (sshd and remote_dir are fixtures used 
 from textual.widgets import Static
 from tui_support import SIZE, make_app, run_async, wait_until
 
+from ztf_tutor.curriculum import curriculum
 from ztf_tutor.progress import Progress
 from ztf_tutor.remote.config import Remote, get_remote, save_remote
 from ztf_tutor.remote.job import cancel, load_record, remote_job_state
@@ -47,6 +48,21 @@ async def test_no_gpu_no_remote_notice(workspace):
         assert "`ztf remote add NAME USER@HOST`" in notices(app)
         assert app.gpu.remote_run is None
         assert isinstance(app.screen, MainScreen)
+
+
+@run_async
+async def test_gpu_key_where_full_tier(workspace):
+    app = make_app(workspace)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(app, pilot)
+        app.show_lesson(curriculum().lesson("3.3"))  # its full tier needs a GPU
+        assert app.check_action("run_gpu", ()) is True
+        assert app.check_action("run_full_tier", ()) is False
+        app.show_lesson(curriculum().lesson("1.2"))  # its full tier runs on a CPU
+        assert app.check_action("run_gpu", ()) is False
+        assert app.check_action("run_full_tier", ()) is True
+        titles = [command.title for command in app.get_system_commands(app.screen)]
+        assert "Run on GPU" in titles
 
 
 @run_async

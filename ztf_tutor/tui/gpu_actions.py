@@ -50,7 +50,7 @@ class GpuActions:
         self.probe_done = True
 
     def run_gpu(self) -> None:
-        """Run the full tier of the lesson on view on a local GPU, else on a remote, else say how to add one."""
+        """Run the full tier of the lesson on view on a local GPU, else on a remote, else explain how to add one."""
         app = self.app
         lesson = app.lesson
         if lesson is None or app.checker is None:

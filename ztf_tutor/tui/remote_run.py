@@ -2,8 +2,8 @@
 
 `RemoteRun.execute` does what `ztf check LESSON --tier full --remote NAME` does: start the
 job, follow it, and record its verdict once with trigger "remote". Quitting the tutor
-sets `leaving` (the job keeps running) or `cancelling` (the job is killed); both also work
-while the job is still starting, because `execute` looks at them as soon as `start()` returns.
+sets `leaving` (the job keeps running) or `cancelling` (the job is killed). Both also work
+while the job is still starting, because `execute` reads them as soon as `start()` returns.
 """
 
 from __future__ import annotations

@@ -29,7 +29,7 @@ FIELDS = (
 
 
 def missing_model_text(workspace: Workspace) -> str:
-    """How to get a model when lesson 3.3's checkpoint is not there."""
+    """Explain how to get a model when lesson 3.3's checkpoint is missing."""
     return (f"No trained model yet: {MODEL_RELATIVE} is written by lesson 3.3's full tier. Run "
             f"`ztf check 3.3 --tier full` on a machine with a CUDA GPU, or add `--remote NAME` to run it on a "
             f"remote (press g on lesson 3.3). Meanwhile, Train a tiny model trains your GPT for a few seconds "
@@ -102,7 +102,7 @@ class GenerateScreen(Screen[None]):
             self.start_training()
 
     def settings(self) -> dict[str, float] | None:
-        """The validated temperature, top-p and token count, or None after showing what is invalid."""
+        """Read and validate temperature, top-p and token count; show what is invalid and return None."""
         values: dict[str, float] = {}
         for field_id, _, _, _, message in FIELDS:
             widget = self.query_one(f"#{field_id}", Input)

@@ -7,7 +7,7 @@ import os
 
 import pytest
 import torch
-from textual.widgets import Button, Input, Log, Static
+from textual.widgets import Button, Input, Static
 from tui_support import SIZE, make_app, run_async, wait_until
 
 from ztf_tutor.curriculum import curriculum
@@ -72,7 +72,7 @@ async def test_tokens_stream_into_log(model_workspace):
         await pilot.press("enter")
 
         assert await wait_until(pilot, lambda: status(screen).has_class("-passed"))
-        text = "\n".join(screen.query_one(Log).lines)
+        text = screen.generated
         assert text.startswith("abc")
         assert screen.tokens == 40
         assert len(text) == 3 + 40

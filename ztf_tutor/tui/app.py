@@ -32,6 +32,7 @@ from .dialogs.hint import HintDialog
 from .dialogs.output import OutputDialog
 from .dialogs.reflection import ReflectionDialog
 from .dialogs.solution import SolutionDialog
+from .generation import GENERATION_LESSON
 from .gpu_actions import REMOTE_GROUP, GpuActions
 from .messages import (
     CheckEvent,
@@ -55,7 +56,6 @@ from .widgets.lesson_view import LessonView
 
 log = logging.getLogger(__name__)
 THEMES = ("textual-dark", "textual-light")
-GENERATION_LESSON = "3.4"
 
 
 class ZtfApp(App[int]):
@@ -70,11 +70,10 @@ class ZtfApp(App[int]):
         Binding("e", "open_editor", "Edit"),
         Binding("o", "output", "Output"),
         Binding("v", "view_image", "Image"),
-        Binding("g", "run_gpu", "GPU run"),
-        # The same key for a full tier that needs no GPU, left out of the footer: at 120 columns one more
-        # footer entry pushes Quit off the line.
-        Binding("g", "run_full_tier", "GPU run", show=False),
-        Binding("p", "generate", "Generate"),
+        # Left out of the footer, because at 120 columns one more entry pushes Quit off the line; the lesson
+        # text names these keys where they apply, and the help screen lists them.
+        Binding("g", "run_gpu", "GPU run", show=False),
+        Binding("p", "generate", "Generate", show=False),
         Binding("f", "reflect", "Reflect"),
         Binding("j", "journal", "Journal"),
         Binding("t", "toggle_theme", "Theme"),
@@ -392,10 +391,6 @@ class ZtfApp(App[int]):
         """Run the full tier of the lesson on view on a GPU: this machine's, else a remote's."""
         self.gpu.run_gpu()
 
-    def action_run_full_tier(self) -> None:
-        """Run a full tier that needs no GPU the same way (the key is the same, only the footer differs)."""
-        self.gpu.run_gpu()
-
     def on_remote_status(self, message: RemoteStatus) -> None:
         """Show a step of a remote run under the criteria."""
         self.gpu.show_status(message)
@@ -408,11 +403,8 @@ class ZtfApp(App[int]):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Offer the GPU run only on a lesson with a full tier, and the generator only on lesson 3.4."""
-        full_tier = self.lesson.tiers.get("full") if self.lesson is not None else None
         if action == "run_gpu":
-            return full_tier is not None and full_tier.gpu
-        if action == "run_full_tier":
-            return full_tier is not None and not full_tier.gpu
+            return self.lesson is not None and "full" in self.lesson.tiers
         if action == "generate":
             return self.lesson is not None and self.lesson.id == GENERATION_LESSON
         return True

@@ -23,6 +23,7 @@ from ..workspace import Workspace
 
 log = logging.getLogger(__name__)
 
+GENERATION_LESSON = "3.4"
 MODEL_RELATIVE = "runs/3.3/model.pt"
 TINY_RELATIVE = "runs/tiny/model.pt"
 STDERR_LINES = 20

@@ -7,12 +7,13 @@ from pathlib import Path
 from typing import Any
 
 from rich.markup import escape
+from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.validation import Number
-from textual.widgets import Button, Footer, Header, Input, Label, Log, Static
+from textual.widgets import Button, Footer, Header, Input, Label, Static
 
 from ...workspace import Workspace
 from ..generation import MODEL_RELATIVE, TINY_RELATIVE, child_events, model_path
@@ -48,6 +49,7 @@ class GenerateScreen(Screen[None]):
         self.child_pid: int | None = None
         self.running = False
         self.tokens = 0
+        self.generated = ""
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -63,7 +65,8 @@ class GenerateScreen(Screen[None]):
                 yield Button("Stop", id="stop-button")
                 yield Button("Train a tiny model", id="train-button")
             yield Static("", id="gen-status")
-            yield Log(id="gen-output", highlight=False)
+            with VerticalScroll(id="gen-output"):
+                yield Static(id="gen-text")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -129,10 +132,8 @@ class GenerateScreen(Screen[None]):
         prompt = self.query_one("#prompt", Input).value
         spec = {"job": "generate", "workspace": str(self.workspace.root), "model": str(path), "prompt": prompt,
                 "temperature": values["temperature"], "top_p": values["top-p"], "max_new_tokens": int(values["tokens"])}
-        output = self.query_one("#gen-output", Log)
-        output.clear()
-        output.write(prompt)
         self.tokens = 0
+        self.show_text(prompt)
         self.set_status("Loading the model…", "-running")
         self.run_child(spec)
 
@@ -140,7 +141,7 @@ class GenerateScreen(Screen[None]):
         """Train the tiny model in the child, then offer it to the generator."""
         spec = {"job": "train_tiny", "workspace": str(self.workspace.root), "text": str(self.lesson_text),
                 "output": str(self.workspace.root / TINY_RELATIVE)}
-        self.query_one("#gen-output", Log).clear()
+        self.show_text("")
         self.set_status("Training a tiny model with your GPT…", "-running")
         self.run_child(spec)
 
@@ -177,7 +178,7 @@ class GenerateScreen(Screen[None]):
             self.set_status("Generating…", "-running")
         elif kind == "piece":
             self.tokens += 1
-            self.query_one("#gen-output", Log).write(event["text"])
+            self.show_text(self.generated + event["text"])
         elif kind == "progress":
             self.set_status(f"Training a tiny model: {event['text']}", "-running")
         elif kind == "done":
@@ -191,6 +192,12 @@ class GenerateScreen(Screen[None]):
         elif kind == "error":
             where = f"{event['location']}: " if event.get("location") else ""
             self.finish(f"Generation failed: {where}{event['message']}", "-failed")
+
+    def show_text(self, text: str) -> None:
+        """Show the prompt and the tokens so far, wrapped, and keep the end in view."""
+        self.generated = text
+        self.query_one("#gen-text", Static).update(Text(text))
+        self.query_one("#gen-output", VerticalScroll).scroll_end(animate=False)
 
     def finish(self, text: str, state: str) -> None:
         """Leave the running state with a final status line."""

@@ -8,6 +8,7 @@ from textual.widgets import Markdown, Static
 
 from ...curriculum import Lesson
 from ...workspace import Workspace
+from ..generation import GENERATION_LESSON
 
 SHOWN_SECTIONS = ("Core Concepts", "Build-Along", "Checkpoint", "Guided Exercise")
 
@@ -15,7 +16,10 @@ SHOWN_SECTIONS = ("Core Concepts", "Build-Along", "Checkpoint", "Guided Exercise
 def files_markdown(workspace: Workspace, lesson: Lesson) -> str:
     """The lesson's learner files with their full paths."""
     lines = [f"- `{relative}` → `{workspace.path(relative)}`" for relative in lesson.files]
-    return "**Your files** (press `e` to open the first in your editor):\n\n" + "\n".join(lines)
+    text = "**Your files** (press `e` to open the first in your editor):\n\n" + "\n".join(lines)
+    if lesson.id == GENERATION_LESSON:
+        text += "\n\nPress `p` to open the generator: your GPT and your `stream`, with a prompt, temperature and top-p."
+    return text
 
 
 def gpu_markdown(lesson: Lesson, remotes: list[str], local_gpu: str | None) -> str:

@@ -98,6 +98,8 @@ class GpuActions:
 
         run = RemoteRun(app.workspace, lesson, remote, app.settings, on_event=forward_event, on_status=forward_status)
         self.remote_run = run
+        # NOTE: a save of the same lesson during the remote run starts a fast check whose rows share the panel;
+        # the panel shows whichever verdict arrives last.
         app.post_message(CheckStarted(lesson, "remote", tier="full", where=f" on {remote.name}"))
         app.run_worker(run.execute, thread=True, group=REMOTE_GROUP, name=lesson.id,
                         description=f"full tier of {lesson.id} on {remote.name}", exit_on_error=False)

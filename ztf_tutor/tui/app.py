@@ -32,15 +32,19 @@ from .dialogs.hint import HintDialog
 from .dialogs.output import OutputDialog
 from .dialogs.reflection import ReflectionDialog
 from .dialogs.solution import SolutionDialog
+from .generation import GENERATION_LESSON
+from .gpu_actions import REMOTE_GROUP, GpuActions
 from .messages import (
     CheckEvent,
     CheckFinished,
     CheckStarted,
     CheckSuperseded,
     LessonChosen,
+    RemoteStatus,
     SourceSaved,
     WatchNotice,
 )
+from .screens.generate import GenerateScreen
 from .screens.help import HelpScreen
 from .screens.journal import JournalScreen
 from .screens.main import MainScreen
@@ -66,6 +70,10 @@ class ZtfApp(App[int]):
         Binding("e", "open_editor", "Edit"),
         Binding("o", "output", "Output"),
         Binding("v", "view_image", "Image"),
+        # Left out of the footer, because at 120 columns one more entry pushes Quit off the line; the lesson
+        # text names these keys where they apply, and the help screen lists them.
+        Binding("g", "run_gpu", "GPU run", show=False),
+        Binding("p", "generate", "Generate", show=False),
         Binding("f", "reflect", "Reflect"),
         Binding("j", "journal", "Journal"),
         Binding("t", "toggle_theme", "Theme"),
@@ -97,6 +105,7 @@ class ZtfApp(App[int]):
         self.checker: LessonChecker | None = None
         self.watcher: SaveWatcher | None = None
         self.local_gpu: str | None = None
+        self.gpu = GpuActions(self)
 
     # Start and stop
 
@@ -135,9 +144,8 @@ class ZtfApp(App[int]):
         self.call_after_refresh(self._show_first_lesson)
         if not self.state.welcome_seen:
             self.push_screen(WelcomeScreen(workspace, self.settings.learning), self._on_welcome_closed)
-        if any(lesson.needs_gpu for lesson in self.lessons.lessons):
-            self.run_worker(_local_gpu_name, thread=True, group="gpu", description="look for a local GPU",
-                            exit_on_error=False)
+        self.run_worker(_local_gpu_name, thread=True, group="gpu", description="look for a local GPU",
+                        exit_on_error=False)
 
     def _post_save(self, save: SavedFile) -> None:
         # Runs on the watcher's thread; post_message is thread-safe.
@@ -162,13 +170,18 @@ class ZtfApp(App[int]):
             save_state(self.workspace, self.state)
 
     async def action_quit(self) -> None:
-        """Stop watching, kill any running check and leave."""
-        # NOTE: remote full-tier runs are not tracked here yet, so quitting cannot warn about one in flight.
+        """Stop watching, kill any running check and leave; a remote job first asks whether to leave or cancel it."""
+        if self.gpu.remote_run is not None:
+            self.gpu.ask_about_remote_job()
+            return
         self.shutdown()
         self.exit(0)
 
     def shutdown(self) -> None:
-        """Stop the watcher and cancel every check; safe to call twice."""
+        """Stop the watcher and cancel every check, leaving a remote job running; safe to call twice."""
+        run = self.gpu.remote_run
+        if run is not None and not (run.leaving or run.cancelling):
+            run.leave()  # the safe default when the app closes without asking: the job can still be attached
         if self.checker is not None:
             self.checker.cancel_all("the tutor is closing")
         if self.watcher is not None:
@@ -202,7 +215,11 @@ class ZtfApp(App[int]):
         panel.show_lesson(lesson, self.results.get(lesson.id), self.statuses.get(lesson.id))
         if self.checker is not None and lesson.id in self.checker.running():
             panel.begin()
+        remote_run = self.gpu.remote_run
+        if remote_run is not None and remote_run.lesson.id == lesson.id:
+            panel.begin("full", f" on {remote_run.remote.name}")
         self._refresh_time()
+        self.refresh_bindings()
 
     def on_lesson_chosen(self, message: LessonChosen) -> None:
         """Open the lesson picked in the tree or the palette."""
@@ -232,13 +249,14 @@ class ZtfApp(App[int]):
         self.checker.saved(message.save)
         self.start_check(message.save.lesson, "save")
 
-    def start_check(self, lesson: Lesson, trigger: str) -> None:
-        """Run the lesson's fast tier in a worker; a newer run of the same lesson replaces it."""
+    def start_check(self, lesson: Lesson, trigger: str, tier: str = "fast") -> None:
+        """Run a tier of the lesson's check in a worker; a newer run of the same lesson replaces it."""
         assert self.checker is not None
         checker = self.checker
-        self.post_message(CheckStarted(lesson, trigger))
-        self.run_worker(lambda: checker.check(lesson, trigger), thread=True, exclusive=True, group=f"check-{lesson.id}",
-                        name=lesson.id, description=f"check {lesson.id} ({trigger})", exit_on_error=False)
+        self.post_message(CheckStarted(lesson, trigger, tier))
+        self.run_worker(lambda: checker.check(lesson, trigger, tier), thread=True, exclusive=True,
+                        group=f"check-{lesson.id}", name=lesson.id, description=f"check {lesson.id} {tier} ({trigger})",
+                        exit_on_error=False)
 
     def _forward_check_event(self, lesson_id: str, event: dict[str, Any]) -> None:
         # Runs on the checker's event thread; post_message is the thread-safe way in.
@@ -248,7 +266,7 @@ class ZtfApp(App[int]):
         """Show the running indicator when the check is for the lesson on view."""
         main = self.main()
         if main is not None and self.lesson is not None and message.lesson.id == self.lesson.id:
-            main.query_one(CheckpointPanel).begin()
+            main.query_one(CheckpointPanel).begin(message.tier, message.where)
 
     def on_check_event(self, message: CheckEvent) -> None:
         """Update criteria and progress live."""
@@ -259,9 +277,12 @@ class ZtfApp(App[int]):
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         """Turn a finished check worker into CheckFinished, and a crashed one into a notice."""
         worker = event.worker
+        if worker.group == REMOTE_GROUP:
+            self.gpu.worker_changed(event)
+            return
         if not (worker.group or "").startswith("check-"):
-            if worker.group == "gpu" and event.state == WorkerState.SUCCESS:
-                self.local_gpu = worker.result
+            if worker.group == "gpu" and event.state in (WorkerState.SUCCESS, WorkerState.ERROR):
+                self.gpu.probe_finished(worker.result if event.state == WorkerState.SUCCESS else None)
             return
         if event.state == WorkerState.SUCCESS:
             if isinstance(worker.result, Verdict):
@@ -366,6 +387,28 @@ class ZtfApp(App[int]):
         if self.workspace is not None:
             self.push_screen(JournalScreen(self.workspace, self.lessons))
 
+    def action_run_gpu(self) -> None:
+        """Run the full tier of the lesson on view on a GPU: this machine's, else a remote's."""
+        self.gpu.run_gpu()
+
+    def on_remote_status(self, message: RemoteStatus) -> None:
+        """Show a step of a remote run under the criteria."""
+        self.gpu.show_status(message)
+
+    def action_generate(self) -> None:
+        """Open the text generator of lesson 3.4 on the learner's own code."""
+        if self.workspace is not None:
+            lesson = self.lessons.lesson(GENERATION_LESSON)
+            self.push_screen(GenerateScreen(self.workspace, lesson.path))
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Offer the GPU run only on a lesson with a full tier, and the generator only on lesson 3.4."""
+        if action == "run_gpu":
+            return self.lesson is not None and "full" in self.lesson.tiers
+        if action == "generate":
+            return self.lesson is not None and self.lesson.id == GENERATION_LESSON
+        return True
+
     def action_help(self) -> None:
         """Show the keys."""
         self.push_screen(HelpScreen())
@@ -399,6 +442,9 @@ class ZtfApp(App[int]):
         yield SystemCommand("Show the output", "What your code printed in the last check (o)", self.action_output)
         yield SystemCommand("View the image", "Open the image the last check wrote (v)", self.action_view_image)
         yield SystemCommand("Reflect", "Answer the reflection questions (f)", self.action_reflect)
+        yield SystemCommand("Run on GPU", "The full tier on your GPU or a remote (g)", self.action_run_gpu)
+        yield SystemCommand("Generate text", "Sample from your GPT with your lesson 3.4 code (p on 3.4)",
+                            self.action_generate)
         yield SystemCommand("Open the journal", "Progress and reflections (j)", self.action_journal)
         yield SystemCommand("Toggle the theme", "Dark or light (t)", self.action_toggle_theme)
         for lesson in self.lessons.lessons:

@@ -23,12 +23,14 @@ class SourceSaved(Message):
 
 
 class CheckStarted(Message):
-    """A check run began for a lesson."""
+    """A check run began for a lesson; `where` is empty for this machine, else " on NAME"."""
 
-    def __init__(self, lesson: Lesson, trigger: str) -> None:
+    def __init__(self, lesson: Lesson, trigger: str, tier: str = "fast", where: str = "") -> None:
         super().__init__()
         self.lesson = lesson
         self.trigger = trigger
+        self.tier = tier
+        self.where = where
 
 
 class CheckEvent(Message):
@@ -46,6 +48,15 @@ class CheckEvent(Message):
             and message.event.get("event") == "progress"
             and self.event.get("event") == "progress"
         )
+
+
+class RemoteStatus(Message):
+    """A step of a remote run (connecting, copying files, job started), for the checkpoint panel."""
+
+    def __init__(self, lesson_id: str, text: str) -> None:
+        super().__init__()
+        self.lesson_id = lesson_id
+        self.text = text
 
 
 class CheckFinished(Message):

@@ -16,11 +16,13 @@ HELP = """\
 - `e` open the lesson's file in `$VISUAL` or `$EDITOR`
 - `o` show what your code printed during the last check
 - `v` open the image the last check wrote, such as an attention heatmap, in your viewer
+- `g` run the lesson's full tier on a GPU: this machine's, else a remote added with `ztf remote add NAME USER@HOST`
+- `p` on lesson 3.4: generate text with your GPT and your sampling code
 - `f` reflect on the lesson
 - `j` open the journal
 - `t` switch between the dark and the light theme
 - `?` this help
-- `q` quit (a running check is stopped)
+- `q` quit (a running check is stopped; a remote job asks whether to leave it running or cancel it)
 - `ctrl+p` command palette: every action, and a jump to any lesson
 
 Saving a lesson file reruns its checkpoint; you never need to press a key for that.

@@ -48,6 +48,7 @@ class CheckpointPanel(Vertical):
         self.result: CheckResult | None = None
         self.running_since: float | None = None
         self.rows: dict[str, CriterionRow] = {}
+        self.running_label = "the fast tier"
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="check-status-line"):
@@ -88,9 +89,10 @@ class CheckpointPanel(Vertical):
         """Show how long the learner has worked on the lesson."""
         self.query_one("#lesson-time", Static).update(f"time on lesson {duration(seconds)}")
 
-    def begin(self) -> None:
-        """Mark every criterion pending and start the running indicator."""
+    def begin(self, tier: str = "fast", where: str = "") -> None:
+        """Mark every criterion pending and start the running indicator; `where` is e.g. " on gpu1"."""
         self.running_since = time.monotonic()
+        self.running_label = f"the {tier} tier{where}"
         self.result = None
         self.remove_class("-passed", "-failed")
         self.add_class("-running")
@@ -115,6 +117,10 @@ class CheckpointPanel(Vertical):
             bar.display = True
             bar.update(progress=float(event.get("fraction", 0.0)))
 
+    def note(self, text: str) -> None:
+        """Show a line under the criteria, such as the steps of a remote run."""
+        self.query_one("#check-message", Static).update(escape(text))
+
     def finish(self, result: CheckResult) -> None:
         """Show a verdict and stop the running indicator."""
         self.running_since = None
@@ -127,14 +133,18 @@ class CheckpointPanel(Vertical):
         verdict = f"{result.status.upper()}  {counts['pass']}/{len(result.criteria)} criteria passed in {result.duration_s:.1f} s"
         self._set_status(verdict, "-passed" if result.passed else "-failed")
         message = escape(result.message) if result.message else ""
+        if result.where != "local":
+            message += ("\n" if message else "") + f"Ran on {escape(result.where)}."
         if result.output_bytes:
             message += ("\n" if message else "") + f"Your code printed {result.output_bytes:,} bytes; press o to see them."
         self.query_one("#check-message", Static).update(message)
 
-    def stop_running(self) -> None:
-        """Leave the running state without a verdict (the run was superseded)."""
+    def stop_running(self, text: str | None = None) -> None:
+        """Leave the running state without a verdict (the run was superseded or failed), saying why if given."""
         self.running_since = None
         self.remove_class("-running")
+        if text is not None:
+            self._set_status(text, "-pending")
 
     def _render_rows(self, pending: str = "pending") -> None:
         results = {item.name: item for item in self.result.criteria} if self.result else {}
@@ -154,4 +164,4 @@ class CheckpointPanel(Vertical):
     def _tick(self) -> None:
         if self.running_since is not None:
             self.elapsed = time.monotonic() - self.running_since
-            self._set_status(f"Running the fast tier… {self.elapsed:.1f} s", "-running")
+            self._set_status(f"Running {self.running_label}… {self.elapsed:.1f} s", "-running")

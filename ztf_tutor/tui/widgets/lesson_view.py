@@ -8,6 +8,7 @@ from textual.widgets import Markdown, Static
 
 from ...curriculum import Lesson
 from ...workspace import Workspace
+from ..generation import GENERATION_LESSON
 
 SHOWN_SECTIONS = ("Core Concepts", "Build-Along", "Checkpoint", "Guided Exercise")
 
@@ -15,7 +16,10 @@ SHOWN_SECTIONS = ("Core Concepts", "Build-Along", "Checkpoint", "Guided Exercise
 def files_markdown(workspace: Workspace, lesson: Lesson) -> str:
     """The lesson's learner files with their full paths."""
     lines = [f"- `{relative}` → `{workspace.path(relative)}`" for relative in lesson.files]
-    return "**Your files** (press `e` to open the first in your editor):\n\n" + "\n".join(lines)
+    text = "**Your files** (press `e` to open the first in your editor):\n\n" + "\n".join(lines)
+    if lesson.id == GENERATION_LESSON:
+        text += "\n\nPress `p` to open the generator: your GPT and your `stream`, with a prompt, temperature and top-p."
+    return text
 
 
 def gpu_markdown(lesson: Lesson, remotes: list[str], local_gpu: str | None) -> str:
@@ -23,13 +27,13 @@ def gpu_markdown(lesson: Lesson, remotes: list[str], local_gpu: str | None) -> s
     tier = lesson.tiers.get("full")
     if tier is None or not tier.gpu:
         return ""
-    lines = ["**The full tier needs a GPU.** Saving runs the fast tier on your CPU."]
+    lines = ["**The full tier needs a GPU.** Saving runs the fast tier on your CPU; press `g` to run the full tier."]
     if local_gpu:
         lines.append(f"Your GPU ({local_gpu}) can run it: `ztf check {lesson.id} --tier full`.")
     for name in remotes:
         lines.append(f"Run it on the remote {name}: `ztf check {lesson.id} --tier full --remote {name}`.")
     if not local_gpu and not remotes:
-        lines.append("No GPU found here and no remote configured; add one under `[remotes]` in the config.")
+        lines.append("No GPU found here and no remote configured; add one with `ztf remote add NAME USER@HOST`.")
     return "\n\n".join(lines)
 
 

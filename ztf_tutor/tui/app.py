@@ -21,7 +21,7 @@ from ..artifacts import image_paths, open_in_viewer
 from ..attempts import record_solution_reveal, save_reflection, show_next_hint
 from ..commands.solution import solution_files, solution_lock_reason
 from ..config import Settings, load_settings
-from ..curriculum import Curriculum, Lesson, curriculum
+from ..curriculum import Curriculum, Lesson, checkpoint_items, curriculum
 from ..errors import WorkspaceError
 from ..progress import Progress
 from ..verdict import CheckResult
@@ -30,7 +30,7 @@ from ..workspace import Workspace, find_workspace, init_workspace, remember_work
 from .dialogs.create_workspace import CreateWorkspaceDialog
 from .dialogs.hint import HintDialog
 from .dialogs.output import OutputDialog
-from .dialogs.reflection import ReflectionDialog
+from .dialogs.reflection import DEFAULT_QUESTIONS, ReflectionDialog
 from .dialogs.solution import SolutionDialog
 from .generation import GENERATION_LESSON
 from .gpu_actions import REMOTE_GROUP, GpuActions
@@ -96,7 +96,7 @@ class ZtfApp(App[int]):
         self.settings = settings
         self.workspace = workspace
         self.missing_reason = missing_reason
-        self.suggested_root = suggested_root or Path.cwd() / "ztf-workspace"
+        self.suggested_root = suggested_root or Path.home() / "ztf-workspace"
         self.watcher_options = watcher_options or {}
         self.lesson: Lesson | None = None
         self.state = TutorState()
@@ -314,8 +314,8 @@ class ZtfApp(App[int]):
             return
         main.query_one(CheckpointPanel).finish(result)
         self._refresh_time()
-        if result.passed and previous != "pass":
-            self.action_reflect()
+        if result.passed and previous != "pass" and self._first_pass(result):
+            self.action_reflect(just_passed=True)
 
     def on_watch_notice(self, message: WatchNotice) -> None:
         """Show the watcher's notice, such as the switch to polling."""
@@ -348,15 +348,26 @@ class ZtfApp(App[int]):
         record_solution_reveal(self.workspace, self.lesson)
         self.push_screen(SolutionDialog(self.lesson.id, files))
 
-    def action_reflect(self) -> None:
-        """Ask the reflection questions for the lesson on view."""
+    def _first_pass(self, result: CheckResult) -> bool:
+        """True when this verdict is the lesson's first pass ever, so the prompt is not repeated."""
+        if self.workspace is None:
+            return False
+        passed_at = Progress(self.workspace).get(result.lesson).passed_at
+        return passed_at is not None and passed_at >= result.started_at
+
+    def action_reflect(self, just_passed: bool = False) -> None:
+        """Ask the lesson's reflection questions."""
         if self.lesson is None:
             return
         lesson = self.lesson
-        self.push_screen(ReflectionDialog(lesson.id, lesson.title), lambda text: self._on_reflection(lesson, text))
+        questions = checkpoint_items(lesson.sections.get("Reflect", "")) or list(DEFAULT_QUESTIONS)
+        dialog = ReflectionDialog(lesson.id, lesson.title, questions, just_passed=just_passed)
+        self.push_screen(dialog, lambda text: self._on_reflection(lesson, questions, text))
 
-    def _on_reflection(self, lesson: Lesson, text: str | None) -> None:
+    def _on_reflection(self, lesson: Lesson, questions: list[str], text: str | None) -> None:
         if text and self.workspace is not None:
+            # Keep the questions with the answer, so the journal reads on its own later.
+            text = "\n".join(f"> {question}" for question in questions) + "\n\n" + text.strip()
             path = save_reflection(self.workspace, lesson, text)
             self.notify(f"Saved to {path}", title="Reflection saved")
 
@@ -365,7 +376,11 @@ class ZtfApp(App[int]):
         if self.lesson is None:
             return
         result = self.results.get(self.lesson.id)
-        self.push_screen(OutputDialog(self.lesson.id, result.output if result else ""))
+        if result is None:
+            self.notify("No check of this lesson has run since the tutor started. Save a file or press r.",
+                        title="Output")
+            return
+        self.push_screen(OutputDialog(self.lesson.id, result.output))
 
     def action_view_image(self) -> None:
         """Open the image the last check wrote (such as an attention heatmap) in the system viewer."""

@@ -7,7 +7,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Static, TextArea
 
-QUESTIONS = (
+DEFAULT_QUESTIONS = (
     "What surprised you?",
     "What was harder than you expected?",
     "What would you do differently next time?",
@@ -19,15 +19,20 @@ class ReflectionDialog(ModalScreen[str | None]):
 
     BINDINGS = [("escape", "skip", "Skip"), ("ctrl+s", "save", "Save")]
 
-    def __init__(self, lesson_id: str, title: str) -> None:
+    def __init__(self, lesson_id: str, title: str, questions: list[str] | None = None,
+                 just_passed: bool = True) -> None:
         super().__init__()
         self.lesson_id = lesson_id
         self.lesson_title = title
+        self.questions = questions or list(DEFAULT_QUESTIONS)
+        self.just_passed = just_passed
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog", id="reflection"):
-            yield Static(f"{self.lesson_id} passed. Reflect for a minute?", classes="dialog-title")
-            yield Static("\n".join(f"• {question}" for question in QUESTIONS))
+            heading = (f"{self.lesson_id} passed. Reflect for a minute?" if self.just_passed
+                       else f"Reflect on {self.lesson_id} {self.lesson_title}")
+            yield Static(heading, classes="dialog-title")
+            yield Static("\n".join(f"• {question}" for question in self.questions))
             yield TextArea(id="reflection-text")
             yield Static("Ctrl+S saves to your journal; Escape skips.", classes="dim")
             with Horizontal(classes="buttons"):

@@ -76,7 +76,7 @@ class CheckpointPanel(Vertical):
         container.mount_all(list(self.rows.values()))
         self._render_rows()
         if last_status is None:
-            self._set_status("Not checked yet. Save a file of this lesson, or press r.", "-pending")
+            self._set_status("Not checked yet: save a lesson file or press r.", "-pending")
         else:
             state = "-passed" if last_status == "pass" else "-failed"
             self._set_status(f"Last check: {last_status}, in an earlier session. Save or press r to rerun.", state)

@@ -288,6 +288,25 @@ async def test_escape_closes_journal(checked_workspace):
 
 
 @run_async
+async def test_reload_shows_new_attempt(workspace):
+    record_fixed_attempts(workspace)
+    app = make_app(workspace)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_journal(pilot)
+        assert screen.attempt_number == 3
+        lesson = curriculum().lesson(LESSON)
+        record_attempt(workspace, lesson, fixed_result("pass", [], FIXED_START + 120), trigger="manual")
+        assert flush_journal(workspace, timeout=60)
+        await pilot.press("r")
+        assert await wait_until(pilot, lambda: screen.query_one("#journal-attempts", DataTable).row_count == 4)
+        assert await wait_until(pilot, lambda: journal_idle(screen))
+        assert cells(screen.query_one("#journal-lessons", DataTable), LESSON)[3] == "2"
+        # A reload keeps the attempt on view instead of jumping back to the default one.
+        assert screen.attempt_number == 3
+        assert screen.query_one("#journal-attempts", DataTable).cursor_row == 2
+
+
+@run_async
 async def test_empty_journal_message(workspace):
     app = make_app(workspace)
     async with app.run_test(size=SIZE) as pilot:

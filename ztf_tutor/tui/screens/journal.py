@@ -269,7 +269,8 @@ class JournalScreen(ModalScreen[None]):
             return
         self.query_one("#journal-attempt-heading", Static).update(attempt_heading(detail.summary))
         self.query_one("#journal-criteria", Static).update(criteria_table(detail))
-        self.query_one("#journal-diff", Static).update(diff_view(detail.summary.number, diff))
+        dark = self.app.current_theme.dark
+        self.query_one("#journal-diff", Static).update(diff_view(detail.summary.number, diff, dark=dark))
 
     # Charts
 

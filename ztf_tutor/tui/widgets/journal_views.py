@@ -134,7 +134,7 @@ def criteria_table(detail: AttemptDetail) -> RenderableType:
     return table
 
 
-def diff_view(number: int, diff: AttemptDiff | None) -> RenderableType:
+def diff_view(number: int, diff: AttemptDiff | None, *, dark: bool = True) -> RenderableType:
     """Highlight the code changes since the previous attempt as a unified diff, under a heading."""
     if diff is None:
         return Text(f"Attempt {number} is the first, so there is no earlier code to compare.", style="dim")
@@ -148,8 +148,9 @@ def diff_view(number: int, diff: AttemptDiff | None) -> RenderableType:
     )
     if not diff.text.strip():
         return Group(heading, Text("The files are the same in both attempts.", style="dim"))
-    # ansi_dark maps tokens to the terminal's palette, so the colours suit the dark and the light theme.
-    syntax = Syntax(diff.text.rstrip("\n"), "diff", theme="ansi_dark", background_color="default", word_wrap=True)
+    # The ANSI themes colour tokens from the terminal's palette and keep its background.
+    theme = "ansi_dark" if dark else "ansi_light"
+    syntax = Syntax(diff.text.rstrip("\n"), "diff", theme=theme, background_color="default", word_wrap=True)
     return Group(heading, syntax)
 
 

@@ -158,8 +158,11 @@ def error_message(error: BaseException, action: str) -> str:
     """Describe a failed journal read and the next step in one line, for the screen's message line."""
     if isinstance(error, ZtfError):
         return f"Could not {action}: {error.message}" + (f" {error.hint}" if error.hint else "")
-    # GitPython's GitCommandError keeps git's own message in `stderr`, and its str() starts with the command line.
+    # GitPython's GitCommandError keeps git's message in `stderr`, wrapped as "stderr: '…'", and its str()
+    # starts with the command line, so the stderr text is the useful part.
     detail = " ".join(str(getattr(error, "stderr", "") or error).split())
+    if detail.startswith("stderr: '") and detail.endswith("'"):
+        detail = detail[len("stderr: '"):-1]
     if len(detail) > ERROR_DETAIL_WIDTH:
         detail = detail[: ERROR_DETAIL_WIDTH - 1] + "…"
     return (f"Could not {action} ({type(error).__name__}: {detail}). "

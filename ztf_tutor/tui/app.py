@@ -309,6 +309,8 @@ class ZtfApp(App[int]):
         self.statuses[result.lesson] = result.status
         self.results[result.lesson] = result
         self._refresh_tree()
+        if isinstance(self.screen, JournalScreen):
+            self.screen.action_reload()
         main = self.main()
         if main is None or self.lesson is None or result.lesson != self.lesson.id:
             return
@@ -460,7 +462,7 @@ class ZtfApp(App[int]):
         yield SystemCommand("Run on GPU", "The full tier on your GPU or a remote (g)", self.action_run_gpu)
         yield SystemCommand("Generate text", "Sample from your GPT with your lesson 3.4 code (p on 3.4)",
                             self.action_generate)
-        yield SystemCommand("Open the journal", "Progress and reflections (j)", self.action_journal)
+        yield SystemCommand("Open the journal", "Attempts, diffs, reflections and charts (j)", self.action_journal)
         yield SystemCommand("Toggle the theme", "Dark or light (t)", self.action_toggle_theme)
         for lesson in self.lessons.lessons:
             yield SystemCommand(f"Open lesson {lesson.id} {lesson.title}", f"Phase {lesson.phase}: {lesson.phase_title}",

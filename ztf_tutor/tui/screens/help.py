@@ -19,12 +19,13 @@ HELP = """\
 - `g` run the lesson's full tier on a GPU: this machine's, else a remote added with `ztf remote add NAME USER@HOST`
 - `p` on lesson 3.4: generate text with your GPT and your sampling code
 - `f` reflect on the lesson
-- `j` open the journal
+- `j` open the journal: attempts, diffs of your code, reflections and charts (its own keys are in its footer)
 - `t` switch between the dark and the light theme
 - `?` this help
 - `q` quit (a running check is stopped; a remote job asks whether to leave it running or cancel it)
 - `ctrl+p` command palette: every action, and a jump to any lesson
 
+In the curriculum tree, the arrow keys move the highlight and Enter opens the lesson.
 Saving a lesson file reruns its checkpoint; you never need to press a key for that.
 The mouse works too: click a lesson in the tree, a button, or scroll the lesson text.
 """

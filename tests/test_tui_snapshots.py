@@ -15,6 +15,7 @@ from textual.widgets import TextArea
 from tui_support import SIZE, make_app, wait_until
 
 from ztf_tutor.curriculum import curriculum
+from ztf_tutor.progress import Progress
 from ztf_tutor.tui.dialogs.reflection import ReflectionDialog
 from ztf_tutor.tui.messages import CheckFinished
 from ztf_tutor.verdict import CheckResult, CriterionResult
@@ -67,7 +68,9 @@ def test_snapshot_main_failing(fixed_workspace, snap_compare):
 def test_snapshot_reflection_after_pass(fixed_workspace, snap_compare):
     async def show_pass(pilot):
         assert await wait_until(pilot, lambda: pilot.app.lesson is not None, timeout=5)
-        pilot.app.post_message(CheckFinished(verdict(failing=False)))
+        passed = verdict(failing=False)
+        Progress(fixed_workspace).record(passed.result)  # the watcher records before it publishes
+        pilot.app.post_message(CheckFinished(passed))
         assert await wait_until(pilot, lambda: isinstance(pilot.app.screen, ReflectionDialog), timeout=5)
         pilot.app.screen.query_one(TextArea).cursor_blink = False
 

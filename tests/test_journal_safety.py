@@ -62,18 +62,7 @@ print("done", number, flush=True)
 """
 
 
-@pytest.fixture(autouse=True)
-def no_git_identity(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """An empty HOME and global git config, so no git identity exists anywhere."""
-    home = tmp_path_factory.mktemp("git-home")
-    empty = home / "empty-gitconfig"
-    empty.write_text("")
-    monkeypatch.setenv("HOME", str(home))
-    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(empty))
-    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
-    for variable in ("GIT_AUTHOR_NAME", "GIT_AUTHOR_EMAIL", "GIT_COMMITTER_NAME", "GIT_COMMITTER_EMAIL", "EMAIL"):
-        monkeypatch.delenv(variable, raising=False)
-    return home
+pytestmark = pytest.mark.usefixtures("no_git_identity")
 
 
 @pytest.fixture

@@ -90,6 +90,27 @@ def expect_close(label: str, error: float, tolerance: float, message: str) -> Me
     return Measured(measured, threshold)
 
 
+def copy_parameters(learner: Any, reference: Any, label: str, torch_name: str, where: str, shape_note: str = "") -> None:
+    """Load a torch module's weights into the learner's module, which must use the same parameter names.
+
+    Fails naming the missing or extra parameters, or the first one whose shape differs, so a learner
+    whose layer is otherwise right learns exactly which attribute to rename or reshape.
+    """
+    expected = dict(reference.named_parameters())
+    names = sorted(name for name, _ in learner.named_parameters())
+    if names != sorted(expected):
+        fail(f"{label} has parameters {names}; it needs exactly {sorted(expected)}, the names {torch_name} uses. "
+             f"Look at {where}.",
+             measured=f"{len(names)} parameters", threshold=f"{len(expected)}: {sorted(expected)}")
+    for name, parameter in learner.named_parameters():
+        expected_shape = tuple(expected[name].shape)
+        if tuple(parameter.shape) != expected_shape:
+            fail(f"{name} has shape {tuple(parameter.shape)}; {torch_name}'s has {expected_shape}{shape_note}. "
+                 f"Look at {where}.",
+                 measured=str(tuple(parameter.shape)), threshold=f"= {expected_shape}")
+    learner.load_state_dict(reference.state_dict())
+
+
 CriterionFunction = Callable[["CheckContext"], "Measured | None"]
 
 

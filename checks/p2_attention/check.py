@@ -13,7 +13,7 @@ matplotlib.use("Agg")  # Before the learner's module imports pyplot: no window m
 import torch
 from torch import nn
 
-from ztf_tutor.checking import Measured, criterion, expect_close, fail, fmt
+from ztf_tutor.checking import Measured, copy_parameters, criterion, expect_close, fail, fmt
 
 MODULE = "phase2.attention"
 SOURCE = "phase2/attention.py"
@@ -145,19 +145,8 @@ def torch_mha(dtype=torch.float64) -> nn.MultiheadAttention:
 def learner_mha(module, reference: nn.MultiheadAttention) -> nn.Module:
     """Build the learner's MultiHeadAttention and copy torch's weights into it by name."""
     mha = module.MultiHeadAttention(EMBED_DIM, NUM_HEADS).to(reference.in_proj_weight.dtype)
-    expected_names = sorted(name for name, _ in reference.named_parameters())
-    names = sorted(name for name, _ in mha.named_parameters())
-    if names != expected_names:
-        fail(f"MultiHeadAttention({EMBED_DIM}, {NUM_HEADS}) has parameters {names}; it needs exactly "
-             f"{expected_names}, the names nn.MultiheadAttention uses. Look at MultiHeadAttention.__init__.",
-             measured=f"{len(names)} parameters", threshold=f"{len(expected_names)}: {expected_names}")
-    for name, parameter in mha.named_parameters():
-        expected_shape = dict(reference.named_parameters())[name].shape
-        if parameter.shape != expected_shape:
-            fail(f"MultiHeadAttention.{name} has shape {tuple(parameter.shape)}; nn.MultiheadAttention's has "
-                 f"{tuple(expected_shape)}. Look at MultiHeadAttention.__init__.",
-                 measured=f"{tuple(parameter.shape)}", threshold=f"= {tuple(expected_shape)}")
-    mha.load_state_dict(reference.state_dict())
+    copy_parameters(mha, reference, f"MultiHeadAttention({EMBED_DIM}, {NUM_HEADS})", "nn.MultiheadAttention",
+                    "MultiHeadAttention.__init__")
     return mha
 
 

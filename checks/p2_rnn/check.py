@@ -12,7 +12,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ztf_tutor.checking import Measured, criterion, fail, fmt, skip
+from ztf_tutor.checking import Measured, copy_parameters, criterion, fail, fmt, skip
 
 MODULE = "phase2.rnn"
 SOURCE = "phase2/rnn.py"
@@ -42,19 +42,8 @@ def max_error(got: torch.Tensor, expected: torch.Tensor) -> float:
 def copied_cell(module, name: str, reference: nn.Module) -> nn.Module:
     """Build the learner's cell and copy the torch cell's weights into it by parameter name."""
     cell = getattr(module, name)(INPUT_SIZE, HIDDEN_SIZE).double()
-    names = sorted(n for n, _ in cell.named_parameters())
-    expected = sorted(n for n, _ in reference.named_parameters())
-    if names != expected:
-        fail(f"{name}({INPUT_SIZE}, {HIDDEN_SIZE}) has parameters {names}; it needs exactly {expected}, "
-             f"the names torch.nn.{name} uses. Look at {name}.__init__.",
-             measured=f"{len(names)} parameters", threshold=f"{expected}")
-    for parameter_name, parameter in cell.named_parameters():
-        expected_shape = dict(reference.named_parameters())[parameter_name].shape
-        if parameter.shape != expected_shape:
-            fail(f"{name}.{parameter_name} has shape {tuple(parameter.shape)}; torch's has {tuple(expected_shape)} "
-                 f"(gates stacked along the first axis). Look at {name}.__init__.",
-                 measured=str(tuple(parameter.shape)), threshold=f"= {tuple(expected_shape)}")
-    cell.load_state_dict(reference.state_dict())
+    copy_parameters(cell, reference, f"{name}({INPUT_SIZE}, {HIDDEN_SIZE})", f"torch.nn.{name}", f"{name}.__init__",
+                    shape_note=" (gates stacked along the first axis)")
     return cell
 
 

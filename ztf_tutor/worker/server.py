@@ -25,6 +25,7 @@ The worker exits when its stdin reaches end of file, which happens when its owne
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import os
@@ -54,9 +55,15 @@ READY_LINE = b"ready\n"
 def preload() -> None:
     """Import what every check needs, without running any torch operation."""
     import numpy  # noqa: F401
+    import numpy.random  # noqa: F401  # numpy imports it lazily; its first import costs ~30 ms
     import torch  # noqa: F401
 
     from .. import checking, child, verdict  # noqa: F401
+
+    # Move every object imported so far out of the collector's reach, so a child's first
+    # collection does not walk (and copy-on-write) the whole of torch's heap.
+    gc.collect()
+    gc.freeze()
 
 
 @dataclass

@@ -35,7 +35,7 @@ class Measured:
 
 
 class CriterionFailed(Exception):
-    """The learner's code ran but gave a wrong answer."""
+    """The learner's code ran but returned a wrong result."""
 
     def __init__(self, message: str, measured: str | None = None, threshold: str | None = None) -> None:
         super().__init__(message)
@@ -104,15 +104,20 @@ def criterion(name: str, *, tiers: tuple[str, ...] = ("fast", "full")) -> Callab
     return mark
 
 
+def criterion_name(function: CriterionFunction) -> str:
+    """The sentence a criterion function was registered with."""
+    return str(function.__ztf_criterion__)  # type: ignore[attr-defined]
+
+
 def criteria_of(module: ModuleType, tier: str) -> list[CriterionFunction]:
-    """The criteria a check module defines for a tier, in source order."""
+    """List the criteria a check module defines for a tier, in source order."""
     found = [value for value in vars(module).values() if callable(value) and hasattr(value, "__ztf_criterion__")]
     found.sort(key=lambda function: function.__code__.co_firstlineno)
     return [function for function in found if tier in function.__ztf_tiers__]
 
 
 class CheckContext:
-    """What a criterion can use: the learner's modules, a scratch folder, progress reports."""
+    """Services for a criterion: the learner's modules, a scratch folder and progress reports."""
 
     def __init__(
         self,
@@ -161,8 +166,8 @@ def seed_everything(seed: int = SEED) -> None:
 
 
 def learner_location(tb: TracebackType | None, workspace: Path) -> tuple[str | None, str | None]:
-    """The innermost traceback frame in the learner's workspace, as ("path:line", "function")."""
-    found = (None, None)
+    """Find the innermost traceback frame in the learner's workspace, as ("path:line", "function")."""
+    found: tuple[str | None, str | None] = (None, None)
     root = str(workspace.resolve())
     for frame, line in traceback.walk_tb(tb):
         filename = os.path.abspath(frame.f_code.co_filename)
@@ -194,7 +199,11 @@ def describe_exception(error: BaseException, workspace: Path) -> tuple[str, str,
         return ERROR, f"importing {error.module} failed: {message}", where
 
     where, function = learner_location(error.__traceback__, workspace)
-    at = f" at {where}" + (f" in {function}()" if function and function != "<module>" else "") if where else ""
+    at = ""
+    if where:
+        at = f" at {where}"
+        if function and function != "<module>":
+            at += f" in {function}()"
     if isinstance(error, NotImplementedError):
         detail = str(error) or "a function is not implemented yet"
         return FAIL, f"{detail}{at}.", where
@@ -210,7 +219,7 @@ def describe_exception(error: BaseException, workspace: Path) -> tuple[str, str,
 
 def run_criterion(function: CriterionFunction, context: CheckContext) -> CriterionResult:
     """Run one criterion with fresh seeds and turn any outcome into a CriterionResult."""
-    name = function.__ztf_criterion__  # type: ignore[attr-defined]
+    name = criterion_name(function)
     seed_everything()
     started = time.perf_counter()
     try:
@@ -244,5 +253,5 @@ def load_check_module(check_file: Path) -> ModuleType:
 def run_check_module(module: ModuleType, context: CheckContext) -> Iterator[tuple[str, CriterionResult | None]]:
     """Yield ("start", None) before and ("done", result) after each criterion of the tier."""
     for function in criteria_of(module, context.tier):
-        yield function.__ztf_criterion__, None  # type: ignore[attr-defined]
-        yield function.__ztf_criterion__, run_criterion(function, context)  # type: ignore[attr-defined]
+        yield criterion_name(function), None
+        yield criterion_name(function), run_criterion(function, context)

@@ -72,7 +72,13 @@ def report_exit_calls(events: EventWriter, workspace: Path) -> None:
 
 def run(spec: dict[str, Any]) -> int:
     # Imported here so the module stays cheap to import for the warm worker.
-    from .checking import CheckContext, criteria_of, load_check_module, run_criterion
+    from .checking import (
+        CheckContext,
+        criteria_of,
+        criterion_name,
+        load_check_module,
+        run_criterion,
+    )
 
     events = EventWriter(int(spec["events_fd"]))
     workspace = Path(spec["workspace"]).resolve()
@@ -95,10 +101,10 @@ def run(spec: dict[str, Any]) -> int:
         events.send("check_broken", traceback=traceback.format_exc())
         return 3
     criteria = criteria_of(module, spec["tier"])
-    events.send("begin", criteria=[function.__ztf_criterion__ for function in criteria])
+    events.send("begin", criteria=[criterion_name(function) for function in criteria])
     context = CheckContext(workspace, spec["tier"], scratch, data_dir, on_progress)
     for function in criteria:
-        events.send("start", name=function.__ztf_criterion__)
+        events.send("start", name=criterion_name(function))
         result = run_criterion(function, context)
         events.send("criterion", result=result.to_json())
     events.send("done")

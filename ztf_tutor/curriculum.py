@@ -105,7 +105,7 @@ class Curriculum:
         )
 
     def lesson_for_file(self, relative: str) -> Lesson | None:
-        """The lesson that watches a workspace file (a POSIX path relative to the workspace)."""
+        """Find the lesson that watches a workspace file (a POSIX path relative to the workspace)."""
         for lesson in self.lessons:
             if relative in lesson.files:
                 return lesson
@@ -126,7 +126,7 @@ def criteria_in_check(check_file: Path) -> list[str]:
                 and decorator.args
                 and isinstance(decorator.args[0], ast.Constant)
             ):
-                names.append(decorator.args[0].value)
+                names.append(str(decorator.args[0].value))
     return names
 
 
@@ -152,7 +152,7 @@ def split_sections(body: str) -> dict[str, str]:
 
 
 def checkpoint_items(section: str) -> list[str]:
-    """The bullet items of a Checkpoint section: the criteria, one per item."""
+    """Extract the bullet items of a Checkpoint section: the criteria, one per item."""
     items = []
     for line in section.splitlines():
         match = re.match(r"^[-*] (.+)$", line.strip())
@@ -407,5 +407,5 @@ def _cached(root: Path) -> Curriculum:
 
 
 def curriculum() -> Curriculum:
-    """The installed curriculum, loaded once per process."""
+    """Load the installed curriculum once per process."""
     return _cached(locations.curriculum_dir())

@@ -13,7 +13,6 @@ import logging
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 from .curriculum import Lesson
 from .verdict import PASS, CheckResult

@@ -233,7 +233,7 @@ class CheckRun:
     def _drain_output(self) -> None:
         assert self.process is not None and self.process.stdout is not None
         stream = self.process.stdout
-        while chunk := stream.read1(65536):
+        while chunk := stream.read1(65536):  # type: ignore[attr-defined]
             self.output.write(chunk)
 
     def _read_events(self, fd: int) -> None:

@@ -7,13 +7,21 @@ import argparse
 from rich.markup import escape
 from rich.table import Table
 
+from ..attempts import record_attempt
 from ..config import load_settings
 from ..curriculum import curriculum
 from ..errors import ZtfError
-from ..attempts import record_attempt
 from ..runner import run_check
 from ..verdict import PASS, CheckResult
-from ._common import STATUS_MARK, STATUS_STYLE, add_workspace_option, print_json, stderr, stdout, workspace_from
+from ._common import (
+    STATUS_MARK,
+    STATUS_STYLE,
+    add_workspace_option,
+    print_json,
+    stderr,
+    stdout,
+    workspace_from,
+)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -6,8 +6,8 @@ import argparse
 
 from rich.table import Table
 
-from ..curriculum import curriculum
 from ..attempts import show_next_hint
+from ..curriculum import curriculum
 from ..progress import PASSED, Progress
 from ._common import add_workspace_option, print_json, stdout, workspace_from
 
@@ -77,11 +77,11 @@ def run_status(args: argparse.Namespace) -> int:
     if args.json:
         print_json({"phases": phases})
         return 0
-    for phase in phases:
-        total = len(phase["lessons"])
-        label = f"{phase['passed']}/{total} passed" if total else "lessons coming"
-        stdout.print(f"[bold]Phase {phase['phase']}: {phase['title']}[/]  {label}")
-        for row in phase["lessons"]:
+    for summary in phases:
+        total = len(summary["lessons"])
+        label = f"{summary['passed']}/{total} passed" if total else "lessons coming"
+        stdout.print(f"[bold]Phase {summary['phase']}: {summary['title']}[/]  {label}")
+        for row in summary["lessons"]:
             stdout.print(f"  {row['id']:<5} {row['title']:<40} [{STATE_STYLE[row['state']]}]{row['state']}[/]")
     return 0
 

@@ -20,6 +20,7 @@ is added; the tutor's watcher should act on the same two events.
 from __future__ import annotations
 
 import argparse
+import collections
 import fcntl
 import importlib.util
 import os
@@ -27,6 +28,7 @@ import platform
 import pty
 import re
 import select
+import shutil
 import signal
 import statistics
 import struct
@@ -72,6 +74,7 @@ def isolate(home: Path) -> None:
     for variable, name in (("ZTF_CONFIG_DIR", "config"), ("ZTF_STATE_DIR", "state"), ("ZTF_DATA_DIR", "data")):
         os.environ[variable] = str(home / name)
     os.environ.pop("ZTF_WORKSPACE", None)
+    os.environ["PYTHONDONTWRITEBYTECODE"] = "1"  # no __pycache__ in the watched workspace
     os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
 
 
@@ -174,9 +177,13 @@ def median(values: list[float]) -> float:
     return statistics.median(values)
 
 
+def counts(counter: collections.Counter) -> str:
+    return ", ".join(f"{count} {name}" for name, count in sorted(counter.items()))
+
+
 def report_saves(label: str, samples: list[Sample]) -> dict[str, float]:
-    vias = {sample.via for sample in samples}
-    statuses = {sample.status for sample in samples}
+    vias = collections.Counter(sample.via for sample in samples)
+    statuses = collections.Counter(sample.status for sample in samples)
     row = {
         "latency": median([s.latency_s for s in samples]),
         "compute": median([s.compute_s for s in samples]),
@@ -184,7 +191,7 @@ def report_saves(label: str, samples: list[Sample]) -> dict[str, float]:
         "p90": statistics.quantiles([s.latency_s for s in samples], n=10)[-1],
     }
     print(f"| {label:<22} | {len(samples):>5} | {row['latency'] * 1000:>9.0f} | {row['compute'] * 1000:>9.0f} | "
-          f"{row['overhead'] * 1000:>9.0f} | {row['p90'] * 1000:>7.0f} | {','.join(sorted(vias))}/{','.join(sorted(statuses))}")
+          f"{row['overhead'] * 1000:>9.0f} | {row['p90'] * 1000:>7.0f} | {counts(vias)}; {counts(statuses)} |")
     return row
 
 
@@ -223,7 +230,7 @@ def test_criterion(function):
 
 
 def time_cold_pytest(workspace: Path, check_file: Path, folder: Path, repeats: int) -> float:
-    """Median wall time of a cold `python -m pytest` running the check's criteria as tests."""
+    """Median wall time of a cold `python -m pytest` of a generated file running the check's criteria."""
     folder.mkdir(parents=True, exist_ok=True)
     test_file = folder / f"test_{check_file.parent.name}.py"
     test_file.write_text(PYTEST_FILE.format(check=str(check_file), workspace=str(workspace), scratch=str(folder)), encoding="utf-8")
@@ -296,6 +303,13 @@ def main() -> int:
 
     home = Path(tempfile.mkdtemp(prefix="ztf-bench-"))
     isolate(home)
+    try:
+        return run_benchmark(args, home)
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def run_benchmark(args: argparse.Namespace, home: Path) -> int:
     from ztf_tutor import worker
 
     workspace, lesson = prepare_workspace(home / "ws")
@@ -309,8 +323,8 @@ def main() -> int:
         return 1
 
     print("Save-to-verdict (ms, medians; overhead = latency − the check's compute time in the child)\n")
-    print("| check, mode             | saves |   latency |   compute |  overhead |     p90 | path/verdicts")
-    print("|------------------------|-------|-----------|-----------|-----------|---------|--------------")
+    print("| check, mode            | saves |   latency |   compute |  overhead |     p90 | child started; verdicts |")
+    print("|------------------------|-------|-----------|-----------|-----------|---------|-------------------------|")
     rows = {}
     for name, check_lesson, file in (("trivial", trivial_lesson(), TRIVIAL_FILE), (LESSON, lesson, lesson.files[0])):
         for warm in (True, False):
@@ -328,10 +342,12 @@ def main() -> int:
     check_command = [sys.executable, "-m", "ztf_tutor", "check", LESSON, "--workspace", str(root), "--json"]
     ztf_check = time_command(check_command, root, args.repeats)
     print(f"cold `ztf check {LESSON}`: {ztf_check:.2f} s")
-    pytest_lesson = time_cold_pytest(root, lesson.check_file, home / "pytest-lesson", args.repeats)
+    # The workspace's own test_checkpoints.py runs every lesson's criteria under pytest.
+    pytest_command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-k", LESSON, "test_checkpoints.py"]
+    pytest_lesson = time_command(pytest_command, root, args.repeats)
     pytest_trivial = time_cold_pytest(root, trivial_lesson().check_file, home / "pytest-trivial", args.repeats)
-    print(f"cold `python -m pytest` of {LESSON}'s criteria: {pytest_lesson:.2f} s")
-    print(f"cold `python -m pytest` of the trivial criterion: {pytest_trivial:.2f} s")
+    print(f"cold `python -m pytest -k {LESSON} test_checkpoints.py` in the workspace: {pytest_lesson:.2f} s")
+    print(f"cold `python -m pytest` of a file running the trivial criterion: {pytest_trivial:.2f} s")
     for name, cold_pytest in (("trivial", pytest_trivial), (LESSON, pytest_lesson)):
         warm = rows[name, "warm"]
         print(f"{name}: cold pytest / warm save-to-verdict = {cold_pytest / warm['latency']:.1f}×; "

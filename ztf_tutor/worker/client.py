@@ -19,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,23 @@ log = logging.getLogger(__name__)
 MESSAGE_LIMIT = 1 << 20
 HANDSHAKE_TIMEOUT_S = 5.0
 STOP_GRACE_S = 2.0
+# A worker that dies before it is ready (a broken torch install, say) is retried this often.
+FAILED_START_RETRY_S = 60.0
+
+
+def warm_supported() -> bool:
+    """Whether this system can fork warm children: Linux with pidfd_open (kernel 5.3 or later)."""
+    global _SUPPORTED
+    if _SUPPORTED is None:
+        try:
+            os.close(os.pidfd_open(os.getpid()))
+            _SUPPORTED = True
+        except (AttributeError, OSError):
+            _SUPPORTED = False
+    return _SUPPORTED
+
+
+_SUPPORTED: bool | None = None
 
 
 class WorkerUnavailable(Exception):
@@ -103,6 +121,8 @@ class WarmWorker:
         self.fingerprint = code_fingerprint(environment)
         self.ready = threading.Event()
         self.ended = threading.Event()
+        self.ever_ready = False
+        self.started_at = time.monotonic()
         with open(self.log_path, "wb") as log_file:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "ztf_tutor.worker.server", str(self.socket_path), self.fingerprint],
@@ -120,11 +140,16 @@ class WarmWorker:
         """Mark the worker ready when it says so, and ended when its stdout closes (it exited)."""
         assert self.process.stdout is not None
         if self.process.stdout.readline() == b"ready\n":
+            self.ever_ready = True
             self.ready.set()
         self.process.stdout.read()
         self.ended.set()
         self.ready.clear()
-        log.info("warm worker %s ended with code %s", self.process.pid, self.process.wait())
+        code = self.process.wait()
+        if self.ever_ready:
+            log.info("warm worker %s ended with code %s", self.process.pid, code)
+        else:
+            log.warning("warm worker %s failed to start (code %s); see %s", self.process.pid, code, self.log_path)
 
     def usable(self) -> bool:
         return self.ready.is_set() and not self.ended.is_set() and self.process.poll() is None
@@ -196,10 +221,15 @@ _workers: dict[Path, WarmWorker] = {}
 _lock = threading.Lock()
 
 
-def prewarm(workspace: Path, environment: dict[str, str] | None = None) -> WarmWorker:
-    """Start the workspace's worker now (if none is running or starting), so the first save is warm."""
+def prewarm(workspace: Path, environment: dict[str, str] | None = None) -> WarmWorker | None:
+    """Start the workspace's worker now (if none is running or starting), so the first save is warm.
+
+    Returns None where warm children are not supported (see warm_supported).
+    """
     from ..runner import child_environment
 
+    if not warm_supported():
+        return None
     key = workspace.resolve()
     environment = environment or child_environment()
     with _lock:
@@ -208,6 +238,8 @@ def prewarm(workspace: Path, environment: dict[str, str] | None = None) -> WarmW
             if worker.fingerprint == code_fingerprint(environment):
                 return worker
             log.info("check code or packages changed; restarting warm worker %s", worker.process.pid)
+        elif worker is not None and not worker.ever_ready and time.monotonic() - worker.started_at < FAILED_START_RETRY_S:
+            return worker  # it failed to start; runs stay cold until the retry delay has passed
         elif worker is not None:
             log.info("warm worker %s is gone; starting a new one", worker.process.pid)
         if worker is not None:
@@ -223,6 +255,8 @@ def start_warm_child(workspace: Path, spec: dict[str, Any], environment: dict[st
     A missing, dead or stale worker is (re)started in the background for the next run.
     """
     worker = prewarm(workspace, environment)
+    if worker is None:
+        return None
     if not worker.usable():
         log.info("warm worker %s is not ready; this run starts cold", worker.process.pid)
         return None

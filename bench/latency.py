@@ -1,4 +1,4 @@
-"""Measure how fast a learner sees a verdict, side by side, in one run.
+"""Measure how soon a learner gets a verdict, side by side, in one run.
 
   PYTHONPATH=. python bench/latency.py [--saves 20] [--repeats 5]
 
@@ -79,7 +79,7 @@ def isolate(home: Path) -> None:
 
 
 def prepare_workspace(root: Path):
-    """A workspace with every reference up to lesson 1.2 solved and the trivial learner file."""
+    """Create a workspace with every reference up to lesson 1.2 solved and the trivial learner file."""
     from ztf_tutor.curriculum import curriculum
     from ztf_tutor.verify import copy_earlier_references, copy_reference
     from ztf_tutor.workspace import init_workspace
@@ -93,7 +93,7 @@ def prepare_workspace(root: Path):
 
 
 def trivial_lesson() -> SimpleNamespace:
-    """A lesson-like object for the trivial check; it is not part of the curriculum."""
+    """Build a lesson-like object for the trivial check, which is not part of the curriculum."""
     from ztf_tutor.curriculum import Tier
 
     return SimpleNamespace(id="bench-trivial", files=(TRIVIAL_FILE,), check_file=REPO / "bench" / "trivial_check" / "check.py",
@@ -295,7 +295,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--saves", type=int, default=20, help="saves per check and mode (default: 20)")
     parser.add_argument("--repeats", type=int, default=5, help="runs of each cold command (default: 5)")
-    parser.add_argument("--start-marker", default="Micrograd", help="text whose drawing marks ztf start's first screen")
+    parser.add_argument("--start-marker", default="Quit",
+                        help="text whose drawing marks ztf start's first screen (default: the footer's Quit key, drawn last)")
     parser.add_argument("--start-timeout", type=float, default=60.0, help="seconds to wait for the first screen")
     args = parser.parse_args()
     if args.saves < 2:

@@ -1,6 +1,6 @@
 """The tutor's side of the warm worker: start, reuse, replace, and fork check children from it.
 
-One worker runs per workspace for as long as the tutor process that started it. A run asks
+One worker runs per workspace for as long as the tutor process that started it. A run calls
 `start_warm_child`, which returns None whenever the worker cannot serve the run right now
 (still importing torch, dead, stale, or refusing), and the runner then starts a cold child.
 A dead or stale worker is replaced in the background, so the next run finds a warm one.
@@ -35,7 +35,7 @@ FAILED_START_RETRY_S = 60.0
 
 
 def warm_supported() -> bool:
-    """Whether this system can fork warm children: Linux with pidfd_open (kernel 5.3 or later)."""
+    """Report whether this system can fork warm children: Linux with pidfd_open (kernel 5.3 or later)."""
     global _SUPPORTED
     if _SUPPORTED is None:
         try:
@@ -137,7 +137,7 @@ class WarmWorker:
         log.info("starting warm worker %s (log %s)", self.process.pid, self.log_path)
 
     def _watch(self) -> None:
-        """Mark the worker ready when it says so, and ended when its stdout closes (it exited)."""
+        """Mark the worker ready when it prints its ready line, and ended when its stdout closes."""
         assert self.process.stdout is not None
         if self.process.stdout.readline() == b"ready\n":
             self.ever_ready = True
@@ -197,7 +197,7 @@ class WarmWorker:
         return WarmChild(connection, pid, output_read)
 
     def status(self, workspace: Path | None = None) -> dict[str, Any]:
-        """The worker's own report: pid, thread count, CUDA state, learner modules it holds."""
+        """Request the worker's own report: pid, thread count, CUDA state, learner modules it imported."""
         connection = self._connect()
         try:
             connection.send(json.dumps({"op": "status", "workspace": str(workspace or "")}).encode())
@@ -271,7 +271,7 @@ def start_warm_child(workspace: Path, spec: dict[str, Any], environment: dict[st
 
 
 def worker_for(workspace: Path) -> WarmWorker | None:
-    """The workspace's current worker, if one was started."""
+    """Return the workspace's current worker, if one was started."""
     with _lock:
         return _workers.get(workspace.resolve())
 

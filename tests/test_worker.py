@@ -253,3 +253,15 @@ def test_stale_worker_restarts_on_check_change(workspace, tmp_path, monkeypatch)
         assert first.process.poll() is not None
     finally:
         worker.stop_workers()
+
+
+def test_worker_killed_mid_run_verdict_arrives(warm_workspace, tmp_path):
+    write_learner(warm_workspace, "import time\ntime.sleep(2)\ndef answer():\n    return 42\n")
+    check = CheckRun(warm_workspace.root, tiny_lesson(tmp_path), warm=True).start()
+    assert check.via == "warm"
+    time.sleep(0.5)
+    os.kill(worker.worker_for(warm_workspace.root).process.pid, signal.SIGKILL)
+
+    result = check.wait()
+    assert check.process.worker_lost is True
+    assert result.status == PASS, result.to_json()

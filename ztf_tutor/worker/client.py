@@ -58,6 +58,9 @@ class WarmChild:
 
     The exit status comes from the worker over `connection`. `pidfd` refers to the child itself,
     so if the worker dies mid-run the client can still wait for the child to end.
+
+    NOTE: once the worker is lost, the orphaned child is reaped by init, so the runner's final
+    killpg by pid could in principle reach a new group that reused the pid.
     """
 
     def __init__(self, connection: socket.socket, pid: int, stdout_fd: int) -> None:

@@ -19,11 +19,10 @@ from typing import Any
 
 import pytest
 
-from ztf_tutor.verdict import CheckResult
-
 from ztf_tutor import worker
 from ztf_tutor.curriculum import Lesson, curriculum
 from ztf_tutor.runner import CheckRun
+from ztf_tutor.verdict import CheckResult
 from ztf_tutor.verify import apply_variant, copy_earlier_references, copy_reference, load_variants
 from ztf_tutor.workspace import init_workspace
 

@@ -4,6 +4,14 @@
 forks children from it. Importing this package imports neither torch nor the server.
 """
 
-from .client import WarmChild, WarmWorker, WorkerUnavailable, prewarm, start_warm_child, stop_workers, worker_for
+from .client import (
+    WarmChild,
+    WarmWorker,
+    WorkerUnavailable,
+    prewarm,
+    start_warm_child,
+    stop_workers,
+    worker_for,
+)
 
 __all__ = ["WarmChild", "WarmWorker", "WorkerUnavailable", "prewarm", "start_warm_child", "stop_workers", "worker_for"]

@@ -21,7 +21,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from .fingerprint import code_fingerprint
 
@@ -66,7 +66,7 @@ class WarmChild:
     def __init__(self, connection: socket.socket, pid: int, stdout_fd: int) -> None:
         self.connection = connection
         self.pid = pid
-        self.stdout = os.fdopen(stdout_fd, "rb")
+        self.stdout: IO[Any] = os.fdopen(stdout_fd, "rb")  # typed as Popen.stdout is
         self.returncode: int | None = None
         self.worker_lost = False
         self.pidfd: int | None = os.pidfd_open(pid)

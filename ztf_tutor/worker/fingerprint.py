@@ -11,7 +11,7 @@ import hashlib
 import os
 import site
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 from .. import locations
@@ -40,16 +40,16 @@ def package_dirs() -> list[Path]:
     return unique
 
 
-def code_fingerprint(environment: dict[str, str] | None = None) -> str:
+def code_fingerprint(environment: Mapping[str, str] | None = None) -> str:
     """Hash the check code's and the installed packages' modification times.
 
     An install, upgrade or removal by pip adds or removes a *.dist-info folder, which changes
     the modification time of the folder that holds it, so folder times cover the packages.
     """
-    environment = os.environ if environment is None else environment
+    variables: Mapping[str, str] = os.environ if environment is None else environment
     digest = hashlib.sha256()
     digest.update(sys.executable.encode())
-    digest.update(environment.get("PYTHONPATH", "").encode())
+    digest.update(variables.get("PYTHONPATH", "").encode())
     for root in (PACKAGE_DIR, locations.checks_dir()):
         for path in python_files(root):
             try:

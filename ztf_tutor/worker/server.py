@@ -163,7 +163,9 @@ class Worker:
         run = self.by_pidfd[pidfd]
         self.selector.unregister(pidfd)
         # WNOWAIT leaves the child a zombie: its pid and group stay reserved for the client.
-        run.returncode = returncode_of(os.waitid(os.P_PID, run.pid, os.WEXITED | os.WNOWAIT))
+        result = os.waitid(os.P_PID, run.pid, os.WEXITED | os.WNOWAIT)
+        assert result is not None  # None comes only with WNOHANG, and the pidfd says it exited
+        run.returncode = returncode_of(result)
         if run.connection is None:
             self._reap(run)
             return

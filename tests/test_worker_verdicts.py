@@ -14,6 +14,7 @@ then compares what the layout cannot change (see assert_same_judgement).
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -101,6 +102,8 @@ def test_warm_and_cold_verdicts_identical(lesson: Lesson, tmp_path: Path, monkey
             assert cold_verdict_moves_with_heap_layout(workspace.root, lesson, cold, monkeypatch), (
                 f"lesson {lesson.id}, {name}: warm and cold verdicts differ, and the cold verdict is stable"
             )
+            warnings.warn(f"lesson {lesson.id}, {name}: the verdict depends on the heap layout, "
+                          "so only its statuses and declared catches were compared", stacklevel=1)
             assert_same_judgement(warm, cold, variant.catches if variant else None, f"lesson {lesson.id}, {name}")
     finally:
         worker.stop_workers()

@@ -3,9 +3,9 @@
 Lessons are discovered when the tests are collected, so a lesson added later is covered
 without editing this file.
 
-Some buggy code gives results that depend on object addresses: iterating a set of objects
-hashed by id() (micrograd's `_prev`) visits them in an order set by the heap layout, and a
-bug such as `grad = ...` in place of `grad += ...` then keeps whichever contribution came last.
+Some buggy code gives results that depend on object addresses. Iterating a set of objects
+hashed by id() (micrograd's `_prev`) visits them in an order set by the heap layout. A bug such
+as `grad = ...` in place of `grad += ...` then keeps whichever contribution came last.
 A forked child's heap differs from a fresh interpreter's, so such a verdict may differ. The test
 tells these cases apart by rerunning cold with a slightly different heap (extra environment
 variables): if the cold verdict moves too, the verdict depends on the layout, and the test

@@ -20,7 +20,7 @@ PACKAGE_DIR = Path(__file__).resolve().parent.parent
 
 
 def python_files(root: Path) -> Iterator[Path]:
-    """Every .py file under root, in a stable order."""
+    """Yield every .py file under root, in a stable order."""
     for folder, subfolders, files in os.walk(root):
         subfolders[:] = sorted(name for name in subfolders if name != "__pycache__")
         for name in sorted(files):
@@ -29,7 +29,7 @@ def python_files(root: Path) -> Iterator[Path]:
 
 
 def package_dirs() -> list[Path]:
-    """The folders that installed packages live in (site-packages and friends)."""
+    """List the folders that installed packages live in (site-packages and friends)."""
     candidates = [*site.getsitepackages(), site.getusersitepackages()]
     candidates += [entry for entry in sys.path if entry.endswith(("site-packages", "dist-packages"))]
     unique = []
@@ -44,7 +44,7 @@ def code_fingerprint(environment: Mapping[str, str] | None = None) -> str:
     """Hash the check code's and the installed packages' modification times.
 
     An install, upgrade or removal by pip adds or removes a *.dist-info folder, which changes
-    the modification time of the folder that holds it, so folder times cover the packages.
+    the modification time of the folder that contains it, so folder times cover the packages.
     """
     variables: Mapping[str, str] = os.environ if environment is None else environment
     digest = hashlib.sha256()
@@ -55,7 +55,7 @@ def code_fingerprint(environment: Mapping[str, str] | None = None) -> str:
             try:
                 info = path.stat()
             except OSError:
-                continue  # deleted while we walked; the next fingerprint sees it gone
+                continue  # deleted during the walk, so the next fingerprint omits it
             digest.update(f"{path}\0{info.st_mtime_ns}\0{info.st_size}\n".encode())
     for folder in package_dirs():
         try:

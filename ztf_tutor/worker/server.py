@@ -164,7 +164,7 @@ class Worker:
         self.selector.unregister(pidfd)
         # WNOWAIT leaves the child a zombie: its pid and group stay reserved for the client.
         result = os.waitid(os.P_PID, run.pid, os.WEXITED | os.WNOWAIT)
-        assert result is not None  # None comes only with WNOHANG, and the pidfd says it exited
+        assert result is not None  # None comes only with WNOHANG, and the pidfd reported the exit
         run.returncode = returncode_of(result)
         if run.connection is None:
             self._reap(run)
@@ -175,7 +175,7 @@ class Worker:
             self._close(run.connection)
 
     def _close(self, connection: socket.socket) -> None:
-        """The client is done (or gone): kill what is left of its run and reap the child."""
+        """Kill what is left of the client's run and reap the child, because the client is done or gone."""
         run = self.connections.pop(connection, None)
         self.selector.unregister(connection)
         connection.close()

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from .fingerprint import code_fingerprint
+from .server import PRIVATE_FOLDER_PREFIX
 
 log = logging.getLogger(__name__)
 
@@ -118,7 +119,7 @@ class WarmWorker:
     """One worker process, its private folder (socket and log) and its readiness."""
 
     def __init__(self, environment: dict[str, str]) -> None:
-        self.folder = Path(tempfile.mkdtemp(prefix="ztf-worker-"))
+        self.folder = Path(tempfile.mkdtemp(prefix=PRIVATE_FOLDER_PREFIX))
         self.socket_path = self.folder / "socket"
         self.log_path = self.folder / "worker.log"
         self.fingerprint = code_fingerprint(environment)

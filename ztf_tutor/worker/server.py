@@ -30,6 +30,7 @@ import json
 import logging
 import os
 import selectors
+import shutil
 import signal
 import socket
 import sys
@@ -50,6 +51,7 @@ log = logging.getLogger("ztf_tutor.worker.server")
 
 MESSAGE_LIMIT = 1 << 20
 READY_LINE = b"ready\n"
+PRIVATE_FOLDER_PREFIX = "ztf-worker-"
 
 
 def preload() -> None:
@@ -217,6 +219,9 @@ class Worker:
             self._reap(run)
         self.listener.close()
         self.socket_path.unlink(missing_ok=True)
+        # WarmWorker's private folder (socket and log) would outlive an owner that was killed.
+        if self.socket_path.parent.name.startswith(PRIVATE_FOLDER_PREFIX):
+            shutil.rmtree(self.socket_path.parent, ignore_errors=True)
 
 
 def kill_group(pid: int) -> None:

@@ -31,7 +31,14 @@ from typing import TYPE_CHECKING, Any
 
 from .config import Settings, load_settings
 from .curriculum import Lesson
-from .verdict import ERROR, CheckResult, CriterionResult, overall_status
+from .verdict import (
+    ERROR,
+    CheckResult,
+    EventSummary,
+    judge_criteria,
+    overall_status,
+    summarize_events,
+)
 
 if TYPE_CHECKING:
     from .worker import WarmChild
@@ -284,38 +291,11 @@ class CheckRun:
         return self._verdict(duration, timed_out)
 
     def _verdict(self, duration: float, timed_out: bool) -> CheckResult:
-        results = {}
-        order: list[str] = []
-        running = None
-        finished = False
-        problem = None
-        for event in self.events:
-            kind = event.get("event")
-            if kind == "begin":
-                order = list(event.get("criteria", []))
-            elif kind == "start":
-                running = event.get("name")
-            elif kind == "criterion":
-                result = CriterionResult.from_json(event["result"])
-                results[result.name] = result
-                running = None
-            elif kind == "done":
-                finished = True
-            elif kind == "check_broken":
-                problem = "the check itself failed to load; this is a bug in ztf, not in your code.\n" + event.get("traceback", "")
-
-        if not finished or timed_out or self.cancelled.is_set():
-            problem = problem or self._describe_abnormal_end(timed_out)
-        if not order and not problem:
-            problem = "the check ended before it started any criterion."
-        criteria = []
-        for name in order:
-            if name in results:
-                criteria.append(results[name])
-            elif name == running:
-                criteria.append(CriterionResult(name, ERROR, message=f"{problem} (while running this criterion)"))
-            else:
-                criteria.append(CriterionResult(name, ERROR, message=f"not run: {problem}"))
+        summary = summarize_events(self.events)
+        problem = summary.broken
+        if not summary.finished or timed_out or self.cancelled.is_set():
+            problem = problem or self._describe_abnormal_end(timed_out, summary)
+        criteria, problem = judge_criteria(summary, problem)
         status = ERROR if problem else overall_status(criteria)
         return CheckResult(
             lesson=self.lesson.id,
@@ -330,17 +310,15 @@ class CheckRun:
             source_mtimes=self.source_mtimes,
         )
 
-    def _describe_abnormal_end(self, timed_out: bool) -> str:
+    def _describe_abnormal_end(self, timed_out: bool, summary: EventSummary) -> str:
         assert self.process is not None
         if timed_out:
             return f"timed out after {self.limits.timeout_s:g} s. Look for an infinite loop or a loop that runs far more steps than needed."
         if self.cancelled.is_set():
             return self.cancel_reason
         code = self.process.returncode
-        for event in self.events:
-            if event.get("event") == "exit_called":
-                where = f" at {event['location']}" if event.get("location") else ""
-                return f"learner code called os._exit({event.get('code')}){where}, which ended the check before it finished. Remove that call."
+        if summary.exit_call:
+            return summary.exit_call
         if code is None:
             return "the warm check worker stopped during the run, so how the check ended is unknown. Save again to rerun it."
         if code < 0:

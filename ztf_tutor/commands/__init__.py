@@ -1,5 +1,5 @@
 """Subcommands of `ztf`. Each module has `register(subparsers)`, which sets `handler`."""
 
-from . import check, dev, doctor, learning, setup, start
+from . import check, data, dev, doctor, journal, learning, remote, setup, solution, start, watch
 
-COMMAND_MODULES = [setup, learning, check, doctor, start, dev]
+COMMAND_MODULES = [setup, learning, check, watch, solution, journal, data, remote, doctor, start, dev]

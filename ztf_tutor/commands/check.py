@@ -11,8 +11,9 @@ from ..attempts import record_attempt
 from ..config import load_settings
 from ..curriculum import curriculum
 from ..errors import ZtfError
+from ..journal.records import read_snapshot
 from ..runner import run_check
-from ..verdict import PASS, CheckResult
+from ..verdict import PASS, SKIP, CheckResult
 from ._common import (
     STATUS_MARK,
     STATUS_STYLE,
@@ -37,6 +38,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--timeout", type=float, metavar="SECONDS", help="stop the check after this many seconds")
     parser.add_argument("--json", action="store_true", help="print the verdict as one JSON object")
     parser.add_argument("--output", action="store_true", help="also print what your code printed")
+    parser.add_argument("--remote", metavar="NAME", help="run on the remote NAME over ssh (see `ztf remote --help`)")
     parser.set_defaults(handler=run)
 
 
@@ -48,10 +50,15 @@ def run(args: argparse.Namespace) -> int:
     if args.timeout is not None and args.timeout <= 0:
         raise ZtfError(f"--timeout {args.timeout:g} is invalid.", hint="Give a positive number of seconds.")
     settings = load_settings()
+    if args.remote:
+        from .remote import run_remote_check
+
+        return run_remote_check(args, workspace, lesson, settings)
     if not args.json:
         stderr.print(f"[dim]Checking {lesson.id} {lesson.title} ({args.tier} tier)…[/]")
+    snapshot = read_snapshot(workspace.root, lesson)
     result = run_check(workspace.root, lesson, args.tier, settings=settings, timeout_s=args.timeout)
-    record_attempt(workspace, lesson, result, trigger="manual")
+    record_attempt(workspace, lesson, result, trigger="manual", snapshot=snapshot)
     if args.json:
         print_json(result.to_json(include_output=args.output))
     else:
@@ -78,6 +85,8 @@ def print_verdict(result: CheckResult, show_output: bool = False) -> None:
                  f"in {result.duration_s:.1f} s")
     if result.message:
         stdout.print(f"[{style}]{escape(result.message)}[/]")
+    if result.status == SKIP:
+        stdout.print(f"[{style}]{counts['skip']} criteria could not run here; their messages say what they need.[/]")
     if show_output and result.output:
         stdout.print("\n[bold]Output of your code:[/]")
         stdout.out(result.output)

@@ -1,0 +1,1 @@
+"""Phase 2: core architectures (U-Net, recurrent networks, attention)."""

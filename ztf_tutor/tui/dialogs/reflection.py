@@ -1,0 +1,51 @@
+"""The reflection prompt shown after a lesson passes."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Static, TextArea
+
+QUESTIONS = (
+    "What surprised you?",
+    "What was harder than you expected?",
+    "What would you do differently next time?",
+)
+
+
+class ReflectionDialog(ModalScreen[str | None]):
+    """Asks three questions; returns the answer text, or None when skipped."""
+
+    BINDINGS = [("escape", "skip", "Skip"), ("ctrl+s", "save", "Save")]
+
+    def __init__(self, lesson_id: str, title: str) -> None:
+        super().__init__()
+        self.lesson_id = lesson_id
+        self.lesson_title = title
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog", id="reflection"):
+            yield Static(f"{self.lesson_id} passed. Reflect for a minute?", classes="dialog-title")
+            yield Static("\n".join(f"• {question}" for question in QUESTIONS))
+            yield TextArea(id="reflection-text")
+            yield Static("Ctrl+S saves to your journal; Escape skips.", classes="dim")
+            with Horizontal(classes="buttons"):
+                yield Button("Save", id="save", variant="success")
+                yield Button("Skip", id="skip")
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        """Save or skip, by button."""
+        if event.button.id == "save":
+            self.action_save()
+        else:
+            self.action_skip()
+
+    def action_save(self) -> None:
+        """Return the answer; an empty answer counts as a skip."""
+        text = self.query_one("#reflection-text", TextArea).text.strip()
+        self.dismiss(text or None)
+
+    def action_skip(self) -> None:
+        """Close without saving."""
+        self.dismiss(None)

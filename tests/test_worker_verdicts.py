@@ -6,10 +6,11 @@ without editing this file.
 Some buggy code gives results that depend on object addresses. Iterating a set of objects
 hashed by id() (micrograd's `_prev`) visits them in an order set by the heap layout. A bug such
 as `grad = ...` in place of `grad += ...` then keeps whichever contribution came last.
-A forked child's heap differs from a fresh interpreter's, so such a verdict may differ. The test
-tells these cases apart by rerunning cold with a slightly different heap (extra environment
-variables): if the cold verdict moves too, the verdict depends on the layout, and the test
-then compares what the layout cannot change (see assert_same_judgement).
+A forked child's heap differs from a fresh interpreter's, so such a verdict may differ. Other
+verdicts vary from run to run on either path, such as a measured value that includes an elapsed
+time (lesson 3.3 reports "val loss 2.1 in 1.3 s"). The test tells these cases apart by rerunning
+cold with a slightly different heap (extra environment variables). If the cold verdict moves
+too, the test compares only what neither cause can change (see assert_same_judgement).
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ def statuses(verdict: dict[str, Any]) -> list[tuple[str, str]]:
 
 
 def assert_same_judgement(warm: dict[str, Any], cold: dict[str, Any], catches: list[str] | None, label: str) -> None:
-    """For a verdict that moves with the heap layout: what `ztf dev verify` relies on must match.
+    """Compare what `ztf dev verify` relies on, for a verdict that varies between cold runs.
 
     A stub or reference keeps every criterion's status; a variant keeps the overall status and
     fails the criteria it declares in `catches` on both paths. Other criteria of a variant may
@@ -67,8 +68,7 @@ def run_verdict(workspace: Path, lesson: Lesson, warm: bool) -> dict[str, Any]:
     return comparable(result.to_json(include_output=True))
 
 
-def cold_verdict_moves_with_heap_layout(workspace: Path, lesson: Lesson, cold: dict[str, Any],
-                                        monkeypatch: pytest.MonkeyPatch) -> bool:
+def cold_verdict_varies(workspace: Path, lesson: Lesson, cold: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> bool:
     """True when a cold run with a few more small objects on the heap gets another verdict."""
     for count in (1, 2, 3):
         with monkeypatch.context() as patch:
@@ -99,10 +99,10 @@ def test_warm_and_cold_verdicts_identical(lesson: Lesson, tmp_path: Path, monkey
             cold = run_verdict(workspace.root, lesson, warm=False)
             if warm == cold:
                 continue
-            assert cold_verdict_moves_with_heap_layout(workspace.root, lesson, cold, monkeypatch), (
+            assert cold_verdict_varies(workspace.root, lesson, cold, monkeypatch), (
                 f"lesson {lesson.id}, {name}: warm and cold verdicts differ, and the cold verdict is stable"
             )
-            warnings.warn(f"lesson {lesson.id}, {name}: the verdict depends on the heap layout, "
+            warnings.warn(f"lesson {lesson.id}, {name}: the cold verdict varies between runs, "
                           "so only its statuses and declared catches were compared", stacklevel=1)
             assert_same_judgement(warm, cold, variant.catches if variant else None, f"lesson {lesson.id}, {name}")
     finally:

@@ -242,13 +242,13 @@ def time_first_screen(workspace: Path, marker: str, timeout_s: float) -> tuple[f
     """Seconds from starting `ztf start` in a terminal to `marker` being drawn, or None and why."""
     if importlib.util.find_spec("ztf_tutor.tui.app") is None:
         return None, "not available: this checkout has no ztf_tutor/tui/app.py"
-    environment = dict(os.environ, TERM="xterm-256color", COLUMNS="120", LINES="40")
+    environment = dict(os.environ, TERM="xterm-256color", COLUMNS="160", LINES="40")
     command = [sys.executable, "-m", "ztf_tutor", "start", "--workspace", str(workspace)]
     started = time.perf_counter()
     pid, fd = pty.fork()
     if pid == 0:
         os.execve(sys.executable, command, environment)
-    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
+    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 160, 0, 0))
     output = bytearray()
     try:
         while time.perf_counter() - started < timeout_s:
@@ -295,8 +295,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--saves", type=int, default=20, help="saves per check and mode (default: 20)")
     parser.add_argument("--repeats", type=int, default=5, help="runs of each cold command (default: 5)")
-    parser.add_argument("--start-marker", default="Quit",
-                        help="text whose drawing marks ztf start's first screen (default: the footer's Quit key, drawn last)")
+    parser.add_argument("--start-marker", default="palette",
+                        help="text whose drawing marks ztf start's first screen "
+                        "(default: Textual's command palette hint at the right end of the footer, drawn last)")
     parser.add_argument("--start-timeout", type=float, default=60.0, help="seconds to wait for the first screen")
     args = parser.parse_args()
     if args.saves < 2:

@@ -22,7 +22,7 @@ import sys
 import time
 import traceback
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 _REAL_EXIT = os._exit
 
@@ -118,7 +118,11 @@ def run(spec: dict[str, Any]) -> int:
 
 
 def main() -> None:
-    spec = json.loads(sys.argv[1])
+    run_and_exit(json.loads(sys.argv[1]))
+
+
+def run_and_exit(spec: dict[str, Any]) -> NoReturn:
+    """Run the check, then end the process; the warm worker's forked children call this too."""
     code = run(spec)
     # Flush what the learner printed, then leave without running their atexit handlers or
     # waiting on threads they started: the verdict is complete.

@@ -4,6 +4,11 @@ Learner code never runs in the tutor's process. The child runs in its own proces
 a timeout or a cancel kills everything it started. Its output is drained continuously into a
 bounded buffer (the first and last parts are kept), so a learner printing 200 MB never blocks
 the child on a full pipe and never fills the tutor's memory.
+
+With `warm=True` the child is forked from the workspace's warm worker (ztf_tutor.worker), which
+has torch already imported; the child behaves as the cold one does, and the run falls back to a
+cold child whenever the worker cannot serve it. GPU tiers always start cold, because CUDA in a
+forked child of a process that imported torch is not supported.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .config import Settings, load_settings
 from .curriculum import Lesson
@@ -34,6 +39,9 @@ from .verdict import (
     overall_status,
     summarize_events,
 )
+
+if TYPE_CHECKING:
+    from .worker import WarmChild
 
 log = logging.getLogger(__name__)
 
@@ -124,7 +132,7 @@ def child_environment() -> dict[str, str]:
     return env
 
 
-def kill_group(process: subprocess.Popen) -> None:
+def kill_group(process: subprocess.Popen | WarmChild) -> None:
     """Kill the child's whole process group; harmless when it is already gone."""
     try:
         os.killpg(process.pid, signal.SIGKILL)
@@ -144,6 +152,7 @@ class CheckRun:
         settings: Settings | None = None,
         timeout_s: float | None = None,
         on_event: EventCallback | None = None,
+        warm: bool = False,
     ) -> None:
         self.workspace = workspace.resolve()
         self.lesson = lesson
@@ -155,25 +164,64 @@ class CheckRun:
         self.events: list[dict[str, Any]] = []
         self.cancelled = threading.Event()
         self.cancel_reason = "cancelled"
-        self.process: subprocess.Popen | None = None
+        self.process: subprocess.Popen | WarmChild | None = None
+        self.warm = warm
+        self.via = "cold"
+        """How the child started: "warm" (forked from the worker) or "cold" (a fresh interpreter)."""
         self.started_at = time.time()
         self.source_mtimes = lesson_mtimes(self.workspace, lesson)
         self._threads: list[threading.Thread] = []
         self._scratch = tempfile.TemporaryDirectory(prefix="ztf-check-")
 
     def start(self) -> CheckRun:
-        read_fd, write_fd = os.pipe()
-        spec = {
+        self.started = time.perf_counter()
+        read_fd = self._start_warm() if self.warm and not self.lesson.tiers[self.tier].gpu else None
+        if read_fd is None:
+            read_fd = self._start_cold()
+        assert self.process is not None
+        log.debug("check %s/%s started %s as pid %s", self.lesson.id, self.tier, self.via, self.process.pid)
+        self._threads = [
+            threading.Thread(target=self._drain_output, daemon=True, name="ztf-output"),
+            threading.Thread(target=self._read_events, args=(read_fd,), daemon=True, name="ztf-events"),
+        ]
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def _spec(self, events_fd: int) -> dict[str, Any]:
+        return {
             "workspace": str(self.workspace),
             "check_file": str(self.lesson.check_file),
             "tier": self.tier,
-            "events_fd": write_fd,
+            "events_fd": events_fd,
             "scratch": self._scratch.name,
             "memory_limit_mb": self.limits.memory_limit_mb,
             "data_dir": str(self.settings.data_dir()),
             "deadline": time.time() + self.limits.timeout_s,
         }
-        self.started = time.perf_counter()
+
+    def _start_warm(self) -> int | None:
+        """Fork the child from the warm worker; return the events pipe, or None to start cold."""
+        from .worker import start_warm_child
+
+        # Each attempt gets its own events pipe, so a child lost in a failed handshake can never
+        # write into the cold child's pipe.
+        read_fd, write_fd = os.pipe()
+        try:
+            child = start_warm_child(self.workspace, self._spec(write_fd), child_environment())
+        finally:
+            os.close(write_fd)
+        if child is None:
+            os.close(read_fd)
+            return None
+        self.process = child
+        self.via = "warm"
+        return read_fd
+
+    def _start_cold(self) -> int:
+        """Start `python -m ztf_tutor.child SPEC`; return the read end of its events pipe."""
+        read_fd, write_fd = os.pipe()
+        spec = self._spec(write_fd)
         try:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "ztf_tutor.child", json.dumps(spec)],
@@ -187,14 +235,8 @@ class CheckRun:
             )
         finally:
             os.close(write_fd)
-        log.debug("check %s/%s started as pid %s", self.lesson.id, self.tier, self.process.pid)
-        self._threads = [
-            threading.Thread(target=self._drain_output, daemon=True, name="ztf-output"),
-            threading.Thread(target=self._read_events, args=(read_fd,), daemon=True, name="ztf-events"),
-        ]
-        for thread in self._threads:
-            thread.start()
-        return self
+        self.via = "cold"
+        return read_fd
 
     def _drain_output(self) -> None:
         assert self.process is not None and self.process.stdout is not None
@@ -242,6 +284,8 @@ class CheckRun:
         # Kill the group even after a clean exit: learner code may have left children behind.
         kill_group(self.process)
         self.process.wait()
+        if self.via == "warm":
+            self.process.release()  # type: ignore[union-attr]  # lets the worker reap the child
         for thread in self._threads:
             thread.join(timeout=KILL_GRACE_S)
         self._scratch.cleanup()
@@ -279,7 +323,9 @@ class CheckRun:
         code = self.process.returncode
         if summary.exit_call:
             return summary.exit_call
-        if code is not None and code < 0:
+        if code is None:
+            return "the warm check worker stopped during the run, so how the check ended is unknown. Save again to rerun it."
+        if code < 0:
             return self._describe_signal(-code)
         return f"the check process exited with code {code} before it finished."
 
@@ -313,7 +359,8 @@ def run_check(
     settings: Settings | None = None,
     timeout_s: float | None = None,
     on_event: EventCallback | None = None,
+    warm: bool = False,
 ) -> CheckResult:
     """Run a lesson's checkpoint to completion and return its verdict."""
-    run = CheckRun(workspace, lesson, tier, settings=settings, timeout_s=timeout_s, on_event=on_event)
+    run = CheckRun(workspace, lesson, tier, settings=settings, timeout_s=timeout_s, on_event=on_event, warm=warm)
     return run.start().wait()

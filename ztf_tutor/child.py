@@ -1,8 +1,8 @@
 """Entry point of the child process that runs one checkpoint: `python -m ztf_tutor.child SPEC`.
 
 SPEC is a JSON object: workspace, check_file, tier, events_fd, scratch, memory_limit_mb,
-data_dir and deadline (a time.time() value). The child reports on its own pipe (events_fd) as JSON lines, so whatever the
-learner prints on stdout and stderr never mixes with the verdict:
+data_dir and deadline (a time.time() value). The child reports on its own pipe (events_fd) as
+JSON lines, so whatever the learner prints on stdout and stderr never mixes with the verdict:
 
   {"event": "begin", "criteria": [...]}
   {"event": "start", "name": ...}

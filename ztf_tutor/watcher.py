@@ -451,6 +451,19 @@ class LessonChecker:
         if run is not None:
             run.cancel(reason)
 
+    def prewarm(self) -> None:
+        """Start the workspace's warm worker now, so the first save does not pay for importing torch."""
+        from .worker import prewarm
+
+        prewarm(self.workspace.root)
+
+    def close(self, reason: str = "the tutor is closing") -> None:
+        """Cancel every running check and stop the warm worker, whose process holds torch in memory."""
+        from .worker import stop_worker
+
+        self.cancel_all(reason)
+        stop_worker(self.workspace.root)
+
     def cancel_all(self, reason: str = "the tutor is closing") -> None:
         """Cancel every running check."""
         with self._lock:
@@ -468,7 +481,8 @@ class LessonChecker:
         if self.on_event is not None:
             on_event = self.on_event
             callback = lambda event: on_event(lesson.id, event)  # noqa: E731
-        run = CheckRun(self.workspace.root, lesson, tier, settings=self.settings, on_event=callback)
+        # Saves take their child from the workspace's warm worker; it falls back to a cold child by itself.
+        run = CheckRun(self.workspace.root, lesson, tier, settings=self.settings, on_event=callback, warm=True)
         with self._lock:
             previous = self._runs.get(lesson.id)
             self._generation[lesson.id] = self._generation.get(lesson.id, 0) + 1
@@ -492,13 +506,14 @@ class WatchSession:
         self._threads: list[threading.Thread] = []
 
     def start(self) -> WatchSession:
+        self.checker.prewarm()
         self.watcher.start()
         return self
 
     def stop(self, reason: str = "stopped watching") -> None:
         """Stop watching, cancel running checks and wait for their threads."""
         self.watcher.stop()
-        self.checker.cancel_all(reason)
+        self.checker.close(reason)
         for thread in self._threads:
             thread.join(timeout=5)
 

@@ -136,6 +136,7 @@ class ZtfApp(App[int]):
         progress = Progress(workspace)
         self.statuses = {lesson.id: progress.get(lesson.id).last_status for lesson in self.lessons.lessons}
         self.checker = LessonChecker(workspace, settings=self.settings, on_event=self._forward_check_event)
+        self.checker.prewarm()
         self.watcher = SaveWatcher(workspace.root, self._post_save, on_notice=self._post_notice, lessons=self.lessons,
                                    **self.watcher_options)
         self.watcher.start()
@@ -183,7 +184,7 @@ class ZtfApp(App[int]):
         if run is not None and not (run.leaving or run.cancelling):
             run.leave()  # the safe default when the app closes without asking: the job can still be attached
         if self.checker is not None:
-            self.checker.cancel_all("the tutor is closing")
+            self.checker.close("the tutor is closing")
         if self.watcher is not None:
             self.watcher.stop()
             self.watcher = None

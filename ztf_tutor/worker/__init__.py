@@ -10,8 +10,9 @@ from .client import (
     WorkerUnavailable,
     prewarm,
     start_warm_child,
+    stop_worker,
     stop_workers,
     worker_for,
 )
 
-__all__ = ["WarmChild", "WarmWorker", "WorkerUnavailable", "prewarm", "start_warm_child", "stop_workers", "worker_for"]
+__all__ = ["WarmChild", "WarmWorker", "WorkerUnavailable", "prewarm", "start_warm_child", "stop_worker", "stop_workers", "worker_for"]

@@ -280,6 +280,14 @@ def worker_for(workspace: Path) -> WarmWorker | None:
         return _workers.get(workspace.resolve())
 
 
+def stop_worker(workspace: Path) -> None:
+    """Stop the workspace's worker, if this process started one."""
+    with _lock:
+        worker = _workers.pop(workspace.resolve(), None)
+    if worker is not None:
+        worker.stop()
+
+
 def stop_workers() -> None:
     """Stop every worker this process started."""
     with _lock:

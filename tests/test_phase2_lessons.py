@@ -114,7 +114,7 @@ def test_rnn_full_tier_skips_without_cuda(workspace, reference, isolated_home):
     shakespeare = by_name(result, "Tiny Shakespeare")
     assert shakespeare.status == SKIP
     assert "CUDA" in shakespeare.message
-    assert result.status == PASS
+    assert result.status == SKIP  # not a pass: the full checkpoint could not run here
 
 
 def load_by_path(name: str, path: Path):

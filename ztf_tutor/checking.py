@@ -58,7 +58,7 @@ class LearnerImportError(Exception):
 
 
 def fail(message: str, measured: Any = None, threshold: Any = None) -> NoReturn:
-    """Fail the current criterion with a message that says what was wrong and where to look."""
+    """Fail the current criterion with a message that states what was wrong and where to look."""
     raise CriterionFailed(
         message,
         None if measured is None else str(measured),

@@ -122,7 +122,7 @@ def overall_status(criteria: list[CriterionResult]) -> str:
 
 @dataclass
 class EventSummary:
-    """What a child's event stream says about a run, before any judgement of how it ended."""
+    """The facts a child's event stream reports about a run, before any judgement of how it ended."""
 
     order: list[str] = field(default_factory=list)
     results: dict[str, CriterionResult] = field(default_factory=dict)

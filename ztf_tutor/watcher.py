@@ -458,7 +458,7 @@ class LessonChecker:
         prewarm(self.workspace.root)
 
     def close(self, reason: str = "the tutor is closing") -> None:
-        """Cancel every running check and stop the warm worker, whose process holds torch in memory."""
+        """Cancel every running check and stop the warm worker, whose process keeps torch loaded in memory."""
         from .worker import stop_worker
 
         self.cancel_all(reason)

@@ -1,4 +1,4 @@
-"""`ztf lessons`, `ztf status` and `ztf hint`: where the learner stands."""
+"""`ztf lessons`, `ztf status` and `ztf hint`: the learner's progress through the curriculum."""
 
 from __future__ import annotations
 

@@ -8,6 +8,8 @@ import time
 
 import pytest
 
+from ztf_tutor import checking
+from ztf_tutor.checking import CheckContext, fail, run_criterion
 from ztf_tutor.config import Settings
 from ztf_tutor.curriculum import curriculum
 from ztf_tutor.runner import BoundedOutput, CheckRun, run_check
@@ -203,3 +205,16 @@ def test_learner_subprocess_output_is_captured(workspace, lesson):
     write_learner(workspace, "import subprocess\nsubprocess.run(['echo', 'from a child'])\n")
     result = run_check(workspace.root, lesson)
     assert "from a child" in result.output
+
+
+def test_scratch_path_hidden_from_verdict(tmp_path):
+    scratch = tmp_path / "ztf-check-random123"
+    context = CheckContext(tmp_path, "fast", scratch)
+
+    @checking.criterion("Names a file in the scratch folder")
+    def names_scratch(ctx):
+        fail(f"could not read {ctx.scratch / 'images.idx'}", measured=str(ctx.scratch))
+
+    result = run_criterion(names_scratch, context)
+    assert result.message == "could not read <check's temporary folder>/images.idx"
+    assert result.measured == "<check's temporary folder>"

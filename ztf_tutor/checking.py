@@ -238,8 +238,25 @@ def describe_exception(error: BaseException, workspace: Path) -> tuple[str, str,
     return ERROR, f"{name}: {error}{at}.", where
 
 
+SCRATCH_LABEL = "<check's temporary folder>"
+
+
 def run_criterion(function: CriterionFunction, context: CheckContext) -> CriterionResult:
-    """Run one criterion with fresh seeds and turn any outcome into a CriterionResult."""
+    """Run one criterion with fresh seeds and turn any outcome into a CriterionResult.
+
+    The scratch folder's random name is replaced by a fixed label in the result, so the same
+    code always gets the same verdict, messages included.
+    """
+    result = _run_criterion(function, context)
+    scratch = str(context.scratch)
+    for field_name in ("message", "measured", "threshold"):
+        text = getattr(result, field_name)
+        if text and scratch in text:
+            setattr(result, field_name, text.replace(scratch, SCRATCH_LABEL))
+    return result
+
+
+def _run_criterion(function: CriterionFunction, context: CheckContext) -> CriterionResult:
     name = criterion_name(function)
     seed_everything()
     started = time.perf_counter()

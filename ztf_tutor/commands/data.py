@@ -29,7 +29,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     actions = parser.add_subparsers(dest="data_command", metavar="ACTION", required=True)
 
-    listing = actions.add_parser("list", help="show each dataset, its size and whether it is installed")
+    listing = actions.add_parser("list", help="show each dataset, its size and whether it is installed",
+                                 description="Show each dataset the full tiers use, its download size and whether it is installed.")
     listing.add_argument("--dir", metavar="DIR", help="data folder to look in (default: from the config)")
     listing.add_argument("--json", action="store_true", help="print JSON instead of a table")
     listing.set_defaults(handler=run_list)

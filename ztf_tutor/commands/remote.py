@@ -72,24 +72,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     listing.set_defaults(handler=run_list)
 
     remove = actions.add_parser("remove", help="forget a remote", description="Delete a remote from the user config.")
-    remove.add_argument("name")
+    remove.add_argument("name", help="the remote's name, as given to `ztf remote add`")
     remove.set_defaults(handler=run_remove)
 
     test = actions.add_parser("test", help="connect and report Python, torch and CUDA devices",
                               description="Connect to NAME and report its Python, torch and CUDA versions and GPUs.")
-    test.add_argument("name")
+    test.add_argument("name", help="the remote's name, as given to `ztf remote add`")
     test.add_argument("--json", action="store_true", help="print JSON instead of text")
     test.set_defaults(handler=run_test)
 
     attach = actions.add_parser("attach", help="reattach to the last job and collect its verdict",
                                 description="Follow NAME's last job to its end and record its verdict.")
-    attach.add_argument("name")
+    attach.add_argument("name", help="the remote's name, as given to `ztf remote add`")
     attach.add_argument("--json", action="store_true", help="print the verdict as one JSON object")
     attach.add_argument("--output", action="store_true", help="also print what your code printed")
     attach.set_defaults(handler=run_attach)
 
     cancel_parser = actions.add_parser("cancel", help="stop the last job", description="Kill NAME's last job and every process it started.")
-    cancel_parser.add_argument("name")
+    cancel_parser.add_argument("name", help="the remote's name, as given to `ztf remote add`")
     cancel_parser.set_defaults(handler=run_cancel)
 
 

@@ -27,7 +27,7 @@ from ztf_tutor.workspace import Workspace, init_workspace
 
 pytestmark = pytest.mark.slow
 
-# A folder name that breaks any command that forgets to quote it.
+# A folder name that breaks any command that does not quote it.
 NASTY = "dir with space $(touch pwned) `touch pwned` ;&|'\""
 SSHD_START_TIMEOUT_S = 15
 

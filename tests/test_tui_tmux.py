@@ -104,7 +104,7 @@ def test_save_from_outside_passes_in_tmux(workspace, isolated_home, tmp_path):
 
 
 def test_editor_key_saves_and_passes(workspace, isolated_home, tmp_path):
-    # `cp REFERENCE` stands in for an editor: the app suspends, runs it on the lesson file, and resumes.
+    # `cp REFERENCE` replaces an editor: the app suspends, runs it on the lesson file, and resumes.
     reference = curriculum().lesson("1.2").reference_dir / "phase1/micrograd.py"
     tmux = Tmux(f"ztf-test-editor-{os.getpid()}")
     start_in_tmux(tmux, workspace, tmp_path / "ztf.pid", {"VISUAL": f"cp {shlex.quote(str(reference))}"})

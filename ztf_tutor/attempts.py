@@ -31,7 +31,7 @@ def record_attempt(
     trigger: str = "manual",
     snapshot: Snapshot | None = None,
 ) -> LessonProgress:
-    """Record a verdict. `trigger` is "save", "manual" or "remote".
+    """Record a verdict in progress and the journal. `trigger` is "save", "manual" or "remote".
 
     `snapshot` is the lesson's files as read before the check started; without it the snapshot
     kept by `journal.snapshot_files` is used, and failing that the files are read now.

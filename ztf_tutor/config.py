@@ -19,7 +19,7 @@ else:  # pragma: no cover - Python 3.10
 
 @dataclass
 class CheckSettings:
-    """How checks run on this machine."""
+    """Limits for checks on this machine."""
 
     timeout_fast: float | None = None
     """Seconds a fast tier may run; unset uses the lesson's own value."""
@@ -43,7 +43,7 @@ class LearningSettings:
 
 @dataclass
 class DataSettings:
-    """Where real datasets live."""
+    """The location of the real datasets."""
 
     dir: str | None = None
     """Folder of downloaded datasets; unset uses platformdirs' data folder."""

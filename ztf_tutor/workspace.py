@@ -1,9 +1,9 @@
 """The learner's workspace: scaffolding it from workspace_template/ and finding it again.
 
 A workspace is a folder with a `.ztf/workspace.json` manifest. The manifest records the
-curriculum version the workspace came from and the hash of each template file as it was
-copied, so that a later `ztf init` can add new lessons' files and update untouched stubs
-without ever overwriting a file the learner changed.
+curriculum version the workspace came from and the hash of each template file as it was copied.
+With those hashes a later `ztf init` adds new lessons' files and updates untouched stubs, and it
+never overwrites a file the learner changed.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ def write_json_atomic(path: Path, data: object) -> None:
 
 @dataclass
 class InitReport:
-    """What `ztf init` did to each file."""
+    """The outcome of `ztf init` for each template file."""
 
     created: list[str] = field(default_factory=list)
     updated: list[str] = field(default_factory=list)
@@ -97,7 +97,7 @@ def is_workspace(folder: Path) -> bool:
 
 
 def template_files(template: Path | None = None) -> list[str]:
-    """Every file of the template as a POSIX path relative to it."""
+    """List every file of the template as a POSIX path relative to it."""
     template = template or locations.template_dir()
     found = []
     for path in sorted(template.rglob("*")):
@@ -108,7 +108,7 @@ def template_files(template: Path | None = None) -> list[str]:
 
 
 def _read_manifest_for_init(workspace: Workspace) -> dict:
-    """The existing manifest, or an empty one; a corrupt manifest is rebuilt, keeping every file."""
+    """Read the existing manifest, or start an empty one when it is missing or corrupt (no file is touched)."""
     if not workspace.manifest_path.exists():
         return {"files": {}}
     try:

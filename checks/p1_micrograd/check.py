@@ -11,8 +11,8 @@ from ztf_tutor.checking import Measured, criterion, expect_close, fail, fmt
 
 MODULE = "phase1.micrograd"
 TOLERANCE = 1e-6
-# Enough for a correct engine to reach a loss near 0.001 on the 4-sample set, and few enough that
-# the check stays fast; gradients that pile up without zero_grad blow the loss up instead.
+# A correct engine reaches a loss near 0.001 on the 4-sample set in these steps, so the check stays
+# fast. Gradients that pile up without zero_grad blow the loss up instead.
 TRAIN_STEPS = 60
 LEARNING_RATE = 0.1
 

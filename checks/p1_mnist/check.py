@@ -336,7 +336,7 @@ def dotted_name(node: ast.AST) -> str:
 
 
 def banned_uses(source: str) -> list[str]:
-    """Lines where the source reaches for a torch shortcut the lesson asks the learner to write."""
+    """Lines where the source reaches for a torch shortcut the lesson has the learner write."""
     uses = []
     for node in ast.walk(ast.parse(source)):
         if isinstance(node, ast.Attribute) and node.attr in BANNED:

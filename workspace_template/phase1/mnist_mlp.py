@@ -129,6 +129,6 @@ def read_idx(path):
     have magic 2051 (0x00000803, shape (N, 28, 28)); labels 2049 (0x00000801, shape (N,)).
 
     Raise ValueError with the path in its message when the header is not an idx header or
-    the file has fewer or more bytes than the sizes say.
+    the file has fewer or more bytes than the header's sizes require.
     """
     raise NotImplementedError("read_idx is not implemented yet")

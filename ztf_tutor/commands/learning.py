@@ -37,7 +37,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def lesson_rows(args: argparse.Namespace, require_workspace: bool = True) -> list[dict]:
-    """One row per lesson; without a workspace (when allowed) the state is None and paths are relative."""
+    """Build one row per lesson. Without a workspace (when allowed) the state is None and paths are relative."""
     try:
         workspace: Workspace | None = workspace_from(args)
     except WorkspaceError:

@@ -53,7 +53,7 @@ def solution_lock_reason(workspace: Workspace, lesson: Lesson, settings: Setting
 
 
 def solution_files(workspace: Workspace, lesson: Lesson) -> list[SolutionFile]:
-    """The learner's files of the lesson beside the reference versions."""
+    """Pair the lesson's learner files with their reference versions."""
     files = []
     for relative in lesson.files:
         try:

@@ -30,7 +30,7 @@ def format_time(stamp: float | None) -> str:
 
 
 def _fence(text: str) -> str:
-    """A backtick fence longer than any run of backticks in `text`."""
+    """Return a backtick fence longer than any run of backticks in `text`."""
     longest = run = 0
     for character in text:
         run = run + 1 if character == "`" else 0
@@ -87,7 +87,7 @@ def _lesson_section(repo: JournalRepo, lesson: LessonJournal) -> list[str]:
 
 
 def render_markdown(workspace: Workspace, overview: JournalOverview) -> str:
-    """The learning log as Markdown text."""
+    """Render the learning log as Markdown text."""
     repo = JournalRepo(journal_dir(workspace.tutor_dir))
     lines = [
         "# Learning log",

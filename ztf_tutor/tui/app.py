@@ -70,8 +70,8 @@ class ZtfApp(App[int]):
         Binding("e", "open_editor", "Edit"),
         Binding("o", "output", "Output"),
         Binding("v", "view_image", "Image"),
-        # Left out of the footer, because at 120 columns one more entry pushes Quit off the line; the lesson
-        # text names these keys where they apply, and the help screen lists them.
+        # Left out of the footer, because at 120 columns one more entry pushes Quit off the line.
+        # The lesson text names these keys where they apply, and the help screen lists them.
         Binding("g", "run_gpu", "GPU run", show=False),
         Binding("p", "generate", "Generate", show=False),
         Binding("f", "reflect", "Reflect"),
@@ -171,7 +171,7 @@ class ZtfApp(App[int]):
             save_state(self.workspace, self.state)
 
     async def action_quit(self) -> None:
-        """Stop watching, kill any running check and leave; a remote job first asks whether to leave or cancel it."""
+        """Stop watching, kill any running check and leave. A running remote job first opens a dialog: leave it or cancel it."""
         if self.gpu.remote_run is not None:
             self.gpu.ask_about_remote_job()
             return

@@ -1,6 +1,6 @@
 """The tutor's "Run on GPU" action and the quit question for a remote job, as a helper the app owns.
 
-The full tier runs on this machine's CUDA GPU when torch sees one, through the same worker and
+The full tier runs on this machine's CUDA GPU when torch detects one, through the same worker and
 LessonChecker as every other check. Otherwise it runs on a configured remote through
 `RemoteRun`, with its events streamed into the checkpoint panel and its verdict recorded with
 trigger "remote". A remote that fails (unreachable, login rejected, no torch) is a notification,
@@ -98,8 +98,8 @@ class GpuActions:
 
         run = RemoteRun(app.workspace, lesson, remote, app.settings, on_event=forward_event, on_status=forward_status)
         self.remote_run = run
-        # NOTE: a save of the same lesson during the remote run starts a fast check whose rows share the panel;
-        # the panel shows whichever verdict arrives last.
+        # NOTE: a save of the same lesson during the remote run starts a fast check whose rows share the panel,
+        # so the panel shows whichever verdict arrives last.
         app.post_message(CheckStarted(lesson, "remote", tier="full", where=f" on {remote.name}"))
         app.run_worker(run.execute, thread=True, group=REMOTE_GROUP, name=lesson.id,
                         description=f"full tier of {lesson.id} on {remote.name}", exit_on_error=False)

@@ -47,7 +47,7 @@ class ReflectionDialog(ModalScreen[str | None]):
             self.action_skip()
 
     def action_save(self) -> None:
-        """Return the answer; an empty answer counts as a skip."""
+        """Return the text written; an empty text counts as a skip."""
         text = self.query_one("#reflection-text", TextArea).text.strip()
         self.dismiss(text or None)
 
